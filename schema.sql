@@ -1,0 +1,44 @@
+-- anonrelay database schema. Applied by src/store/mod.rs; each migration
+-- step is guarded by PRAGMA user_version. The database holds only what
+-- DESIGN.md promise 3 lists: no IP, no body, no Message-ID, no size.
+
+-- step 1
+CREATE TABLE users (
+    id    TEXT PRIMARY KEY NOT NULL,  -- the front-end's user id
+    email TEXT NOT NULL               -- real address, normalized (lowercase)
+) STRICT;
+
+CREATE TABLE conversations (
+    id         TEXT PRIMARY KEY NOT NULL,
+    user_a     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    user_b     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    CHECK (user_a <> user_b)
+) STRICT;
+
+-- One live conversation per unordered pair; a revoked one can be replaced.
+CREATE UNIQUE INDEX conversations_live_pair
+    ON conversations (min(user_a, user_b), max(user_a, user_b))
+    WHERE revoked_at IS NULL;
+
+CREATE TABLE aliases (
+    alias           TEXT PRIMARY KEY NOT NULL,  -- local part on the alias domain
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    owner           TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    display_name    TEXT,                        -- pseudonym chosen on the platform, never the real name
+    UNIQUE (conversation_id, owner)
+) STRICT;
+
+CREATE TABLE message_log (
+    id           INTEGER PRIMARY KEY,
+    sent_at      INTEGER NOT NULL,   -- unix seconds
+    sender_id    TEXT REFERENCES users(id) ON DELETE SET NULL,
+    recipient_id TEXT REFERENCES users(id) ON DELETE SET NULL,
+    alias        TEXT NOT NULL,      -- the alias the message was addressed to
+    subject      TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX message_log_sent_at ON message_log (sent_at);
+CREATE INDEX message_log_sender ON message_log (sender_id);
+CREATE INDEX message_log_recipient ON message_log (recipient_id);

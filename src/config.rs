@@ -1,0 +1,296 @@
+//! `relay.toml`: parsed with serde, then validated so that a bad value is
+//! reported with the key it came from before anything starts listening.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::address::Domain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub smtp: SmtpConfig,
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Address the MX listener binds, e.g. `0.0.0.0:25`.
+    pub listen: SocketAddr,
+    /// Name in the greeting, EHLO reply and our trace header.
+    pub hostname: Domain,
+    /// The only domain we accept recipients for; aliases live here.
+    pub alias_domain: Domain,
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// PEM certificate chain; STARTTLS is offered only when set (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longest command line accepted (RFC 5321 asks for at least 512).
+    #[serde(default = "defaults::max_line_length")]
+    pub max_line_length: usize,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Errors (4xx/5xx replies) a session may cause before we answer 421 and close.
+    #[serde(default = "defaults::max_errors")]
+    pub max_errors: u32,
+    /// Seconds we wait for the next command (RFC 5321 4.5.3.2 says 5 minutes).
+    #[serde(default = "defaults::command_timeout_secs")]
+    pub command_timeout_secs: u64,
+    /// Seconds we wait for each chunk of DATA (RFC 5321: 3 minutes).
+    #[serde(default = "defaults::data_timeout_secs")]
+    pub data_timeout_secs: u64,
+    /// Upper bound on a whole session, so a trickling client cannot hold a slot forever.
+    #[serde(default = "defaults::session_timeout_secs")]
+    pub session_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_line_length: defaults::max_line_length(),
+            max_connections: defaults::max_connections(),
+            max_errors: defaults::max_errors(),
+            command_timeout_secs: defaults::command_timeout_secs(),
+            data_timeout_secs: defaults::data_timeout_secs(),
+            session_timeout_secs: defaults::session_timeout_secs(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_secs(self.command_timeout_secs)
+    }
+    pub fn data_timeout(&self) -> Duration {
+        Duration::from_secs(self.data_timeout_secs)
+    }
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs(self.session_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `smtp+starttls://user@host:587`, `smtps://user@host:465`,
+    /// `smtp://host:port` (loopback only) or `outbox:DIR`.
+    pub url: String,
+    /// File holding the AUTH password (first line); preferred over `password_env`.
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the AUTH password.
+    pub password_env: Option<String>,
+    /// Extra CA certificate (PEM) to trust for the upstream, e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "defaults::upstream_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Idle upstream connections kept for reuse.
+    #[serde(default = "defaults::upstream_pool_size")]
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default = "defaults::store_path")]
+    pub path: PathBuf,
+    /// Server secret for Message-ID tokens and VERP addresses; created (0600) if missing.
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: defaults::store_path(),
+            secret_file: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn secret_path(&self) -> PathBuf {
+        match &self.secret_file {
+            Some(path) => path.clone(),
+            None => {
+                let mut name = self.path.as_os_str().to_owned();
+                name.push(".secret");
+                PathBuf::from(name)
+            }
+        }
+    }
+}
+
+mod defaults {
+    use std::path::PathBuf;
+
+    pub fn max_message_bytes() -> usize {
+        25 * 1024 * 1024
+    }
+    pub fn max_line_length() -> usize {
+        2048
+    }
+    pub fn max_connections() -> usize {
+        512
+    }
+    pub fn max_errors() -> u32 {
+        10
+    }
+    pub fn command_timeout_secs() -> u64 {
+        300
+    }
+    pub fn data_timeout_secs() -> u64 {
+        180
+    }
+    pub fn session_timeout_secs() -> u64 {
+        1800
+    }
+    pub fn upstream_timeout_secs() -> u64 {
+        60
+    }
+    pub fn upstream_pool_size() -> usize {
+        8
+    }
+    pub fn store_path() -> PathBuf {
+        PathBuf::from("anonrelay.db")
+    }
+}
+
+impl Config {
+    /// Reads and validates the file; relative paths inside it are resolved
+    /// against the file's directory so `--config /etc/anonrelay/relay.toml`
+    /// behaves the same from any working directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|err| match err {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: err.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [
+            self.smtp.tls_cert.as_mut(),
+            self.smtp.tls_key.as_mut(),
+            self.upstream.password_file.as_mut(),
+            self.upstream.ca_file.as_mut(),
+            self.store.secret_file.as_mut(),
+            Some(&mut self.store.path),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(p);
+        }
+        if let Some(dir) = self.upstream.url.strip_prefix("outbox:") {
+            let dir = Path::new(dir);
+            if dir.is_relative() {
+                self.upstream.url = format!("outbox:{}", base.join(dir).display());
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.smtp.max_message_bytes < 1024 {
+            return Err(invalid(
+                "smtp.max_message_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        match (&self.smtp.tls_cert, &self.smtp.tls_key) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "smtp.tls_key",
+                    "tls_cert is set but tls_key is not",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "smtp.tls_cert",
+                    "tls_key is set but tls_cert is not",
+                ))
+            }
+            _ => {}
+        }
+        let limits = &self.smtp.limits;
+        if limits.max_line_length < 512 {
+            return Err(invalid(
+                "smtp.limits.max_line_length",
+                "RFC 5321 requires at least 512",
+            ));
+        }
+        if limits.max_connections == 0 {
+            return Err(invalid("smtp.limits.max_connections", "must be at least 1"));
+        }
+        if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
+            return Err(invalid(
+                "smtp.limits.command_timeout_secs",
+                "timeouts must be at least 1 second",
+            ));
+        }
+        if self.upstream.timeout_secs == 0 {
+            return Err(invalid(
+                "upstream.timeout_secs",
+                "must be at least 1 second",
+            ));
+        }
+        crate::upstream::UpstreamUrl::parse(&self.upstream.url)
+            .map_err(|err| invalid("upstream.url", err.to_string()))?;
+        Ok(())
+    }
+}

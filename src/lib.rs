@@ -1,0 +1,12 @@
+//! anonrelay: an SMTP relay that lets two people email each other through
+//! random aliases on an alias domain, without either learning the other's
+//! real address. See DESIGN.md (beside the repository) for the promises.
+
+pub mod address;
+pub mod config;
+pub mod relay;
+pub mod rewrite;
+pub mod smtp;
+pub mod store;
+pub mod tokens;
+pub mod upstream;

@@ -1,0 +1,230 @@
+//! Command line: `anonrelay serve` runs the daemon; the other commands are
+//! one-shot admin tools that work on the same config and database.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+use anonrelay::address::EmailAddress;
+use anonrelay::config::Config;
+use anonrelay::relay::Relay;
+use anonrelay::smtp::{self, Server, SessionSettings};
+use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
+use anonrelay::tokens::ServerSecret;
+use anonrelay::upstream::Upstream;
+
+#[derive(Parser)]
+#[command(
+    name = "anonrelay",
+    version,
+    about = "Alias relay: two people email each other without learning each other's address"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = "relay.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SMTP listener.
+    Serve,
+    /// Validate the configuration (and certificate, key, password files) and exit.
+    CheckConfig,
+    /// Manage conversations.
+    #[command(subcommand)]
+    Conversation(ConversationCommand),
+}
+
+#[derive(Subcommand)]
+enum ConversationCommand {
+    /// Create the conversation between two users (or print the existing one) as JSON.
+    Create {
+        #[arg(long)]
+        a_user: String,
+        #[arg(long)]
+        a_email: String,
+        /// Pseudonym shown as A's display name to B.
+        #[arg(long)]
+        a_name: Option<String>,
+        #[arg(long)]
+        b_user: String,
+        #[arg(long)]
+        b_email: String,
+        #[arg(long)]
+        b_name: Option<String>,
+    },
+    /// Revoke a conversation: both aliases stop accepting mail at once.
+    Revoke { id: String },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("anonrelay: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("ANONRELAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(config))
+        }
+        Command::CheckConfig => check_config(&config, &cli.config),
+        Command::Conversation(command) => conversation(&config, command),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    smtp::install_crypto_provider();
+    let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
+        (Some(cert), Some(key)) => Some(smtp::load_tls(cert, key)?),
+        _ => None,
+    };
+    let store = Store::open(&config.store.path)?;
+    let secret = ServerSecret::load_or_create(&config.store.secret_path())?;
+    let upstream = Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
+    upstream.check().await?;
+    let listener = tokio::net::TcpListener::bind(config.smtp.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "config key `smtp.listen`: cannot listen on {}",
+                config.smtp.listen
+            )
+        })?;
+    tracing::info!(
+        listen = %config.smtp.listen,
+        alias_domain = %config.smtp.alias_domain,
+        upstream = %upstream.describe(),
+        starttls = tls.is_some(),
+        "anonrelay ready"
+    );
+    let relay = Relay::new(
+        store,
+        upstream,
+        &secret,
+        config.smtp.alias_domain.clone(),
+        config.smtp.hostname.clone(),
+    );
+    let server = Server {
+        relay: Arc::new(relay),
+        settings: Arc::new(SessionSettings::from_config(&config.smtp, tls.is_some())),
+        tls,
+        max_connections: config.smtp.limits.max_connections,
+    };
+    server.run(listener, shutdown_signal()).await;
+    tracing::info!("anonrelay stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        // Without a SIGTERM handler, Ctrl-C still works.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: no new connections, finishing sessions in progress");
+}
+
+fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+    if let (Some(cert), Some(key)) = (&config.smtp.tls_cert, &config.smtp.tls_key) {
+        smtp::load_tls(cert, key)?;
+    }
+    Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
+    let db_dir = config
+        .store
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !db_dir.is_dir() {
+        bail!(
+            "config key `store.path`: directory {} does not exist",
+            db_dir.display()
+        );
+    }
+    println!("{}: configuration OK", path.display());
+    Ok(())
+}
+
+fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result<()> {
+    let store = Store::open(&config.store.path)?;
+    match command {
+        ConversationCommand::Create {
+            a_user,
+            a_email,
+            a_name,
+            b_user,
+            b_email,
+            b_name,
+        } => {
+            let a = participant("a", &a_user, &a_email, a_name.as_deref())?;
+            let b = participant("b", &b_user, &b_email, b_name.as_deref())?;
+            let (aliases, _created) = store.create_conversation(&a, &b, now_unix())?;
+            let domain = &config.smtp.alias_domain;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "conversation_id": aliases.conversation_id,
+                    "alias_a": format!("{}@{domain}", aliases.alias_a),
+                    "alias_b": format!("{}@{domain}", aliases.alias_b),
+                })
+            );
+        }
+        ConversationCommand::Revoke { id } => {
+            if !store.revoke_conversation(&id, now_unix())? {
+                bail!("no live conversation with id {id}");
+            }
+            println!("conversation {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn participant(
+    side: &str,
+    user: &str,
+    email: &str,
+    name: Option<&str>,
+) -> anyhow::Result<Participant> {
+    Ok(Participant {
+        user_id: UserId::parse(user).with_context(|| format!("--{side}-user"))?,
+        email: EmailAddress::parse(email).with_context(|| format!("--{side}-email"))?,
+        display_name: name
+            .map(DisplayName::parse)
+            .transpose()
+            .with_context(|| format!("--{side}-name"))?,
+    })
+}

@@ -1,0 +1,152 @@
+//! The relay's decisions, independent of the SMTP socket: who may write to
+//! an alias, and how an accepted message is rewritten, handed to the
+//! upstream and logged.
+
+use std::sync::Arc;
+
+use crate::address::Domain;
+use crate::rewrite::{self, RewriteError};
+use crate::smtp::reply::Reply;
+use crate::store::{now_unix, LogEntry, Route, Store, StoreError};
+use crate::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
+use crate::upstream::{DeliveryError, Envelope, Upstream};
+
+/// Days a VERP bounce address stays valid (DSNs can come days later).
+const VERP_VALID_DAYS: u64 = 14;
+
+pub struct Relay {
+    pub store: Arc<Store>,
+    pub upstream: Arc<Upstream>,
+    pub alias_domain: Domain,
+    pub hostname: Domain,
+    cipher: MessageIdCipher,
+    verp: VerpSigner,
+}
+
+/// A recipient accepted at RCPT time.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub route: Route,
+    /// The envelope sender already is the partner's registered address.
+    pub envelope_sender_matches: bool,
+}
+
+impl Relay {
+    pub fn new(
+        store: Arc<Store>,
+        upstream: Arc<Upstream>,
+        secret: &ServerSecret,
+        alias_domain: Domain,
+        hostname: Domain,
+    ) -> Self {
+        Self {
+            store,
+            upstream,
+            alias_domain,
+            hostname,
+            cipher: secret.message_id_cipher(),
+            verp: secret.verp_signer(),
+        }
+    }
+
+    pub async fn route(&self, alias: &str) -> Result<Option<Route>, StoreError> {
+        let alias = alias.to_owned();
+        self.store.call(move |store| store.route(&alias)).await
+    }
+
+    pub fn accept(&self, route: Route, envelope_sender: Option<&str>) -> Accepted {
+        let envelope_sender_matches = envelope_sender.is_some_and(|s| s == route.partner_email);
+        Accepted {
+            route,
+            envelope_sender_matches,
+        }
+    }
+
+    /// Checks, rewrites, delivers and logs one message. The returned reply
+    /// is the final answer to DATA: 250 only after the upstream accepted.
+    pub async fn forward(&self, accepted: &Accepted, raw: &[u8]) -> Reply {
+        let route = &accepted.route;
+        let inspected = match rewrite::inspect(raw) {
+            Ok(inspected) => inspected,
+            Err(err) => {
+                tracing::info!(alias = %route.alias, reason = %err, "message refused");
+                return refusal(&err);
+            }
+        };
+        let header_sender_matches = inspected
+            .from_address
+            .as_deref()
+            .is_some_and(|from| from == route.partner_email);
+        if !(accepted.envelope_sender_matches || header_sender_matches) {
+            tracing::info!(alias = %route.alias, "message refused: sender is not the conversation partner");
+            return Reply::SENDER_NOT_PARTNER;
+        }
+        let now = now_unix();
+        let trace_id = random_trace_id();
+        let forwarded = rewrite::rewrite(
+            &inspected,
+            &rewrite::Context {
+                alias_domain: self.alias_domain.as_str(),
+                hostname: self.hostname.as_str(),
+                conversation_id: &route.conversation_id,
+                from_alias: &route.partner_alias,
+                from_display_name: route.partner_display_name.as_deref(),
+                to_alias: &route.alias,
+                cipher: &self.cipher,
+                now,
+                trace_id: &trace_id,
+            },
+        );
+        let bounce_address = format!(
+            "{}@{}",
+            self.verp
+                .local_part(&route.alias, now as u64, VERP_VALID_DAYS),
+            self.alias_domain
+        );
+        let envelope = Envelope {
+            mail_from: &bounce_address,
+            rcpt_to: &route.owner_email,
+        };
+        if let Err(err) = self.upstream.deliver(&envelope, &forwarded).await {
+            tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
+            return match err {
+                DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
+                DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
+            };
+        }
+        let entry = LogEntry {
+            sent_at: now,
+            sender_id: Some(route.partner_id.clone()),
+            recipient_id: Some(route.owner_id.clone()),
+            alias: route.alias.clone(),
+            subject: inspected.subject.clone(),
+        };
+        // The upstream has the message: answering 4xx now would make the
+        // sender retry and deliver twice, so a failed log write is only logged.
+        if let Err(err) = self
+            .store
+            .call(move |store| store.log_message(&entry))
+            .await
+        {
+            tracing::error!(alias = %route.alias, error = %err, "message delivered but its metadata row was not written");
+        }
+        tracing::info!(alias = %route.alias, conversation = %route.conversation_id, trace = %trace_id, "message forwarded");
+        Reply::DELIVERED
+    }
+}
+
+fn refusal(err: &RewriteError) -> Reply {
+    match err {
+        RewriteError::BareLineEnding => Reply::BARE_LINE_ENDING,
+        RewriteError::HeaderTooLarge => Reply::HEADER_TOO_LARGE,
+        RewriteError::MalformedHeader => Reply::MALFORMED_HEADER,
+        RewriteError::SeveralFrom | RewriteError::BadFrom => Reply::BAD_FROM,
+    }
+}
+
+fn random_trace_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 10];
+    rand::rng().fill_bytes(&mut bytes);
+    base32().encode(&bytes)
+}

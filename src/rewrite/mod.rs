@@ -1,0 +1,218 @@
+//! The rewrite step: raw message bytes in, forwarded message bytes out.
+//!
+//! Pure functions with no I/O, so every fixture can be checked without
+//! sockets. [`inspect`] reads what routing needs (the From address and the
+//! subject); [`rewrite`] applies the header policy of DESIGN.md: an
+//! allowlist, our own From/To, tokenized threading ids and one trace header.
+//! The body is copied byte for byte.
+
+mod headers;
+mod threading;
+
+pub use headers::{check_line_endings, Field};
+pub use threading::{message_ids, IdMapper};
+
+use mail_builder::headers::date::Date;
+use mail_parser::MessageParser;
+
+use crate::tokens::MessageIdCipher;
+
+/// Postfix's default `header_size_limit`.
+pub const MAX_HEADER_BYTES: usize = 102_400;
+/// Longest subject kept in the metadata log (RFC 5322 line limit).
+const MAX_LOGGED_SUBJECT_CHARS: usize = 998;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RewriteError {
+    #[error("message contains a bare CR or LF")]
+    BareLineEnding,
+    #[error("message header block is malformed")]
+    MalformedHeader,
+    #[error("message header block is too large")]
+    HeaderTooLarge,
+    #[error("message has more than one From header")]
+    SeveralFrom,
+    #[error("message From header does not hold exactly one address")]
+    BadFrom,
+}
+
+/// Headers copied unchanged (first occurrence only). Everything not listed
+/// here, nor written by us, is dropped.
+const KEPT: &[&str] = &[
+    "Subject",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "Content-Language",
+    "Content-ID",
+    "Auto-Submitted",
+    "Importance",
+    "Priority",
+];
+
+/// What routing needs to know about a message before it is rewritten.
+pub struct Inspected<'a> {
+    fields: Vec<Field<'a>>,
+    body_start: usize,
+    raw: &'a [u8],
+    /// The single header From address, lowercased, if there is one.
+    pub from_address: Option<String>,
+    /// Subject decoded for the metadata log (no CR/LF), empty if none.
+    pub subject: String,
+    /// Sender's Date as a unix time, if it parses.
+    date: Option<i64>,
+}
+
+pub fn inspect(raw: &[u8]) -> Result<Inspected<'_>, RewriteError> {
+    check_line_endings(raw)?;
+    let split = headers::split(raw, MAX_HEADER_BYTES)?;
+    let from_count = split.fields.iter().filter(|f| f.is("From")).count();
+    if from_count > 1 {
+        return Err(RewriteError::SeveralFrom);
+    }
+    let header_block = &raw[..split.body_start];
+    let parsed = MessageParser::new().parse_headers(header_block);
+    let from_address = match (from_count, parsed.as_ref()) {
+        (0, _) => None,
+        (_, Some(message)) => Some(single_address(message)?),
+        (_, None) => return Err(RewriteError::BadFrom),
+    };
+    let subject = parsed
+        .as_ref()
+        .and_then(|m| m.subject())
+        .map(clean_subject)
+        .unwrap_or_default();
+    let date = parsed
+        .as_ref()
+        .and_then(|m| m.date())
+        .filter(|d| d.is_valid())
+        .map(|d| d.to_timestamp());
+    Ok(Inspected {
+        fields: split.fields,
+        body_start: split.body_start,
+        raw,
+        from_address,
+        subject,
+        date,
+    })
+}
+
+fn single_address(message: &mail_parser::Message<'_>) -> Result<String, RewriteError> {
+    let list = message
+        .from()
+        .and_then(|a| a.as_list())
+        .ok_or(RewriteError::BadFrom)?;
+    match list {
+        [only] => only
+            .address()
+            .filter(|a| a.contains('@'))
+            .map(str::to_lowercase)
+            .ok_or(RewriteError::BadFrom),
+        _ => Err(RewriteError::BadFrom),
+    }
+}
+
+fn clean_subject(subject: &str) -> String {
+    subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_LOGGED_SUBJECT_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Everything the rewrite needs from routing and configuration.
+pub struct Context<'a> {
+    pub alias_domain: &'a str,
+    /// Our host name for the trace header.
+    pub hostname: &'a str,
+    pub conversation_id: &'a str,
+    /// The alias that represents the sender: the new From.
+    pub from_alias: &'a str,
+    /// Pseudonym from the conversation, never from the message.
+    pub from_display_name: Option<&'a str>,
+    /// The alias that represents the recipient: the new To.
+    pub to_alias: &'a str,
+    pub cipher: &'a MessageIdCipher,
+    pub now: i64,
+    /// Random id for the trace header and for a missing Message-ID.
+    pub trace_id: &'a str,
+}
+
+pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Vec<u8> {
+    let body = &message.raw[message.body_start..];
+    let mut out = Vec::with_capacity(body.len() + 1024);
+    let ids = IdMapper {
+        cipher: ctx.cipher,
+        alias_domain: ctx.alias_domain,
+        conversation_id: ctx.conversation_id,
+    };
+
+    // The one trace header: RFC 5321 wants a Received line; ours names
+    // neither the client nor any IP.
+    push_line(
+        &mut out,
+        &format!(
+            "Received: by {} (anonrelay) id {};\r\n\t{}",
+            ctx.hostname,
+            ctx.trace_id,
+            Date::new(ctx.now).to_rfc822()
+        ),
+    );
+    match &ctx.from_display_name {
+        Some(name) => push_line(
+            &mut out,
+            &format!("From: \"{name}\" <{}@{}>", ctx.from_alias, ctx.alias_domain),
+        ),
+        None => push_line(
+            &mut out,
+            &format!("From: <{}@{}>", ctx.from_alias, ctx.alias_domain),
+        ),
+    }
+    push_line(
+        &mut out,
+        &format!("To: <{}@{}>", ctx.to_alias, ctx.alias_domain),
+    );
+    // Date in UTC: the sender's time zone is a fingerprint.
+    push_line(
+        &mut out,
+        &format!(
+            "Date: {}",
+            Date::new(message.date.unwrap_or(ctx.now)).to_rfc822()
+        ),
+    );
+    let message_id = message
+        .fields
+        .iter()
+        .find(|f| f.is("Message-ID"))
+        .and_then(|f| message_ids(f.value).next())
+        .and_then(|id| ids.map(id))
+        .unwrap_or_else(|| format!("{}@{}", ctx.trace_id, ctx.alias_domain));
+    push_line(&mut out, &format!("Message-ID: <{message_id}>"));
+    for name in ["In-Reply-To", "References"] {
+        if let Some(field) = message.fields.iter().find(|f| f.is(name)) {
+            threading::write_id_list(&mut out, name, &ids.map_all(field.value));
+        }
+    }
+    let mut emitted: Vec<&str> = Vec::new();
+    for field in &message.fields {
+        let kept = KEPT.iter().find(|k| field.is(k));
+        if let Some(kept) = kept.filter(|k| !emitted.contains(k)) {
+            emitted.push(kept);
+            out.extend_from_slice(field.raw);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+fn push_line(out: &mut Vec<u8>, line: &str) {
+    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests;

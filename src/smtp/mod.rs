@@ -1,0 +1,174 @@
+//! The inbound MX: accept loop, connection limit, STARTTLS upgrade, and the
+//! per-connection session (see `session`).
+
+pub mod data;
+pub mod reply;
+pub mod session;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::SmtpConfig;
+use crate::relay::Relay;
+use reply::Reply;
+use session::{Session, SessionEnd};
+
+/// Per-session limits, fixed at start.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub max_line_length: usize,
+    pub max_message_bytes: usize,
+    pub max_errors: u32,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub session_timeout: Duration,
+    pub tls_available: bool,
+}
+
+impl SessionSettings {
+    pub fn from_config(config: &SmtpConfig, tls_available: bool) -> Self {
+        Self {
+            max_line_length: config.limits.max_line_length,
+            max_message_bytes: config.max_message_bytes,
+            max_errors: config.limits.max_errors,
+            command_timeout: config.limits.command_timeout(),
+            data_timeout: config.limits.data_timeout(),
+            session_timeout: config.limits.session_timeout(),
+            tls_available,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("config key `smtp.tls_cert`: cannot load certificate {path}: {message}")]
+    Cert { path: String, message: String },
+    #[error("config key `smtp.tls_key`: cannot load private key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error("certificate and key do not form a usable TLS configuration: {0}")]
+    Config(String),
+}
+
+/// Makes sure rustls uses ring, the only provider compiled in.
+pub fn install_crypto_provider() {
+    // Fails only if a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Loads the STARTTLS certificate chain and key (PEM).
+pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    install_crypto_provider();
+    let cert_error = |message: String| TlsSetupError::Cert {
+        path: cert.display().to_string(),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| cert_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_error(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_error("no certificate found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsSetupError::Key {
+        path: key.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsSetupError::Config(e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+pub struct Server {
+    pub relay: Arc<Relay>,
+    pub settings: Arc<SessionSettings>,
+    pub tls: Option<TlsAcceptor>,
+    pub max_connections: usize,
+}
+
+impl Server {
+    /// Accepts connections until `shutdown` resolves, then waits (bounded)
+    /// for sessions in progress to finish.
+    pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let this = Arc::new(self);
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                tokio::spawn(refuse(stream, Reply::TOO_MANY_CONNECTIONS));
+                continue;
+            };
+            let server = Arc::clone(&this);
+            tokio::spawn(async move {
+                server.connection(stream).await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        let all = u32::try_from(this.max_connections).unwrap_or(u32::MAX);
+        let grace = this.settings.data_timeout;
+        if tokio::time::timeout(grace, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions still open at shutdown were cut off");
+        }
+    }
+
+    async fn connection(&self, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let started = Instant::now();
+        let session = Session::new(&self.relay, &self.settings, false);
+        let end = session.run(&mut stream, started).await;
+        if !matches!(end, Ok(SessionEnd::StartTls)) {
+            return;
+        }
+        let Some(acceptor) = &self.tls else {
+            return;
+        };
+        let handshake =
+            tokio::time::timeout(self.settings.command_timeout, acceptor.accept(stream)).await;
+        let mut tls_stream = match handshake {
+            Ok(Ok(tls_stream)) => tls_stream,
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
+        let session = Session::new(&self.relay, &self.settings, true);
+        if let Err(err) = session.run(&mut tls_stream, started).await {
+            tracing::debug!(error = %err, "TLS session ended with an error");
+        }
+        let _ = tls_stream.shutdown().await;
+    }
+}
+
+async fn refuse(mut stream: TcpStream, reply: Reply) {
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
+}

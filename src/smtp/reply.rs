@@ -1,0 +1,75 @@
+//! Every reply the SMTP side sends, in one place, so DESIGN.md's table can
+//! be checked against a single list. Texts are generic on purpose: they
+//! never echo an upstream's words, an address or anything the client sent.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    /// Enhanced status code and text, e.g. `5.1.1 No such recipient`.
+    pub text: &'static str,
+}
+
+impl Reply {
+    const fn new(code: u16, text: &'static str) -> Self {
+        Self { code, text }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.code >= 400
+    }
+
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(format!("{} {}\r\n", self.code, self.text).as_bytes());
+    }
+
+    pub const OK: Reply = Reply::new(250, "2.0.0 OK");
+    pub const SENDER_OK: Reply = Reply::new(250, "2.1.0 Sender OK");
+    pub const RECIPIENT_OK: Reply = Reply::new(250, "2.1.5 Recipient OK");
+    pub const START_DATA: Reply = Reply::new(354, "Start mail input; end with <CRLF>.<CRLF>");
+    pub const DELIVERED: Reply = Reply::new(250, "2.0.0 Message accepted for delivery");
+    pub const BYE: Reply = Reply::new(221, "2.0.0 Bye");
+    pub const READY_FOR_TLS: Reply = Reply::new(220, "2.0.0 Ready to start TLS");
+    pub const HELP: Reply = Reply::new(214, "2.0.0 See RFC 5321");
+    pub const CANNOT_VRFY: Reply =
+        Reply::new(252, "2.5.0 Cannot VRFY user; send mail and we will try");
+
+    pub const RELAY_DENIED: Reply = Reply::new(554, "5.7.1 Relaying denied");
+    pub const NO_SUCH_RECIPIENT: Reply = Reply::new(550, "5.1.1 No such recipient here");
+    pub const SENDER_NOT_PARTNER: Reply =
+        Reply::new(550, "5.7.1 Sender is not allowed to write to this address");
+    pub const NEED_MAIL: Reply = Reply::new(503, "5.5.1 Need MAIL before RCPT");
+    pub const NEED_RCPT: Reply = Reply::new(503, "5.5.1 Need RCPT before DATA");
+    pub const NEED_HELO: Reply = Reply::new(503, "5.5.1 Say EHLO or HELO first");
+    pub const NESTED_MAIL: Reply = Reply::new(503, "5.5.1 Sender already specified");
+    pub const ONE_RECIPIENT: Reply = Reply::new(
+        452,
+        "4.5.3 One recipient per message; send the rest separately",
+    );
+    pub const TOO_BIG: Reply = Reply::new(552, "5.3.4 Message too big");
+    pub const HEADER_TOO_LARGE: Reply = Reply::new(552, "5.3.4 Message header too large");
+    pub const BARE_LINE_ENDING: Reply = Reply::new(
+        550,
+        "5.5.2 Bare CR or LF not allowed; use CRLF line endings",
+    );
+    pub const MALFORMED_HEADER: Reply = Reply::new(550, "5.6.0 Message header is malformed");
+    pub const BAD_FROM: Reply = Reply::new(550, "5.6.0 Message must have exactly one From address");
+    pub const UPSTREAM_TEMPORARY: Reply =
+        Reply::new(451, "4.3.0 Temporary failure, please try again later");
+    pub const UPSTREAM_PERMANENT: Reply = Reply::new(550, "5.0.0 Message could not be delivered");
+    pub const LOCAL_ERROR: Reply = Reply::new(451, "4.3.0 Local error, please try again later");
+    pub const TOO_MANY_CONNECTIONS: Reply =
+        Reply::new(421, "4.7.0 Too many connections, try again later");
+    pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0 Too many errors, closing connection");
+    pub const TIMEOUT: Reply = Reply::new(421, "4.4.2 Timeout, closing connection");
+    pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2 Service shutting down");
+    pub const LINE_TOO_LONG: Reply = Reply::new(500, "5.5.2 Line too long");
+    pub const UNKNOWN_COMMAND: Reply = Reply::new(500, "5.5.1 Command not recognized");
+    pub const NOT_IMPLEMENTED: Reply = Reply::new(502, "5.5.1 Command not implemented");
+    pub const SYNTAX: Reply = Reply::new(501, "5.5.4 Syntax error in parameters or arguments");
+    pub const BAD_SENDER: Reply = Reply::new(501, "5.1.7 Bad sender address syntax");
+    pub const BAD_RECIPIENT: Reply = Reply::new(501, "5.1.3 Bad recipient address syntax");
+    pub const BAD_PARAMETER: Reply =
+        Reply::new(555, "5.5.4 Parameter not recognized or not implemented");
+    pub const TLS_ALREADY: Reply = Reply::new(503, "5.5.1 TLS already active");
+    pub const TLS_FAILED: Reply = Reply::new(454, "4.7.0 TLS not available");
+}

@@ -1,0 +1,381 @@
+//! One inbound SMTP session: a state machine that owns its parser state
+//! (`Phase::Command` reads lines, `Phase::Data` reads the message) and turns
+//! client bytes into replies. Pipelined commands are answered in order and
+//! the replies flushed together before we wait for more input.
+
+use std::time::Instant;
+
+use smtp_proto::{Error as ParseError, Request};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::data::{DataOutcome, DataReader};
+use super::reply::Reply;
+use super::SessionSettings;
+use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
+use crate::relay::{Accepted, Relay};
+
+/// How a session ended, for the listener.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// QUIT, error limit, timeout or the client went away.
+    Closed,
+    /// The client asked for STARTTLS and got 220: the listener wraps the
+    /// stream in TLS and runs a fresh session on it.
+    StartTls,
+}
+
+enum Phase {
+    Command,
+    /// Discarding an over-long command line up to its LF.
+    SkipLine,
+    Data(DataReader),
+}
+
+/// The open mail transaction (after MAIL).
+struct Transaction {
+    /// Normalized envelope sender; None for the null sender `<>`.
+    sender: Option<String>,
+    recipient: Option<Accepted>,
+}
+
+enum Step {
+    Continue,
+    Close,
+    StartTls,
+}
+
+pub struct Session<'a> {
+    relay: &'a Relay,
+    settings: &'a SessionSettings,
+    tls_active: bool,
+    greeted: bool,
+    transaction: Option<Transaction>,
+    phase: Phase,
+    errors: u32,
+    out: Vec<u8>,
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+impl<'a> Session<'a> {
+    pub fn new(relay: &'a Relay, settings: &'a SessionSettings, tls_active: bool) -> Self {
+        Self {
+            relay,
+            settings,
+            tls_active,
+            greeted: false,
+            transaction: None,
+            phase: Phase::Command,
+            errors: 0,
+            out: Vec::with_capacity(512),
+        }
+    }
+
+    /// Runs the session to its end. The greeting is sent only on a fresh
+    /// connection, not after STARTTLS.
+    pub async fn run<S>(mut self, stream: &mut S, started: Instant) -> std::io::Result<SessionEnd>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if !self.tls_active {
+            let greeting = format!("220 {} ESMTP\r\n", self.relay.hostname);
+            stream.write_all(greeting.as_bytes()).await?;
+        }
+        let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            let step = self.process(&mut input).await;
+            if !self.out.is_empty() {
+                stream.write_all(&self.out).await?;
+                stream.flush().await?;
+                self.out.clear();
+            }
+            match step {
+                Step::Continue => {}
+                Step::Close => return Ok(SessionEnd::Closed),
+                // Whatever the client sent after STARTTLS in the clear is
+                // dropped with `input` (the STARTTLS injection attack).
+                Step::StartTls => return Ok(SessionEnd::StartTls),
+            }
+            let timeout = match self.phase {
+                Phase::Data(_) => self.settings.data_timeout,
+                _ => self.settings.command_timeout,
+            };
+            let remaining = self
+                .settings
+                .session_timeout
+                .saturating_sub(started.elapsed());
+            let read = tokio::time::timeout(timeout.min(remaining), stream.read(&mut chunk)).await;
+            match read {
+                Ok(Ok(0)) => return Ok(SessionEnd::Closed),
+                Ok(Ok(n)) => input.extend_from_slice(&chunk[..n]),
+                Ok(Err(err)) => return Err(err),
+                Err(_) => {
+                    let mut out = Vec::new();
+                    Reply::TIMEOUT.write_to(&mut out);
+                    // The client may be gone; a failed write changes nothing.
+                    let _ = stream.write_all(&out).await;
+                    return Ok(SessionEnd::Closed);
+                }
+            }
+        }
+    }
+
+    /// Consumes as much buffered input as forms complete commands or data.
+    async fn process(&mut self, input: &mut Vec<u8>) -> Step {
+        let mut consumed = 0;
+        let step = loop {
+            let pending = &input[consumed..];
+            if pending.is_empty() {
+                break Step::Continue;
+            }
+            match &mut self.phase {
+                Phase::Data(reader) => {
+                    let (used, outcome) = reader.feed(pending);
+                    consumed += used;
+                    let Some(outcome) = outcome else {
+                        break Step::Continue;
+                    };
+                    self.phase = Phase::Command;
+                    let reply = self.finish_data(outcome).await;
+                    if let Some(step) = self.reply(reply) {
+                        break step;
+                    }
+                }
+                Phase::SkipLine => match pending.iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        consumed += end + 1;
+                        self.phase = Phase::Command;
+                    }
+                    None => {
+                        consumed += pending.len();
+                        break Step::Continue;
+                    }
+                },
+                Phase::Command => {
+                    let max = self.settings.max_line_length;
+                    match pending.iter().take(max).position(|&b| b == b'\n') {
+                        Some(end) => {
+                            let line = pending[..=end].to_vec();
+                            consumed += end + 1;
+                            let step = self.command(&line).await;
+                            if !matches!(step, Step::Continue) {
+                                break step;
+                            }
+                        }
+                        None if pending.len() >= max => {
+                            consumed += pending.len();
+                            self.phase = Phase::SkipLine;
+                            if let Some(step) = self.reply(Reply::LINE_TOO_LONG) {
+                                break step;
+                            }
+                        }
+                        None => break Step::Continue,
+                    }
+                }
+            }
+        };
+        input.drain(..consumed);
+        step
+    }
+
+    /// Queues a reply; returns a step if the error limit closes the session.
+    fn reply(&mut self, reply: Reply) -> Option<Step> {
+        reply.write_to(&mut self.out);
+        if reply.is_error() {
+            self.errors += 1;
+            if self.errors >= self.settings.max_errors {
+                Reply::TOO_MANY_ERRORS.write_to(&mut self.out);
+                return Some(Step::Close);
+            }
+        }
+        None
+    }
+
+    fn reply_step(&mut self, reply: Reply) -> Step {
+        self.reply(reply).unwrap_or(Step::Continue)
+    }
+
+    async fn command(&mut self, line: &[u8]) -> Step {
+        // RCPT is judged on its raw text first: parsers normalize away the
+        // source routes and quoting that relay probes hide behind.
+        if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"RCPT") {
+            let reply = self.rcpt(line).await;
+            return self.reply_step(reply);
+        }
+        let request = Request::parse(&mut line.iter());
+        match request {
+            Ok(Request::Ehlo { host }) => self.hello(&host, true),
+            Ok(Request::Helo { host }) => self.hello(&host, false),
+            Ok(Request::Mail { from }) => {
+                let reply = self.mail(&from.address, from.size);
+                self.reply_step(reply)
+            }
+            Ok(Request::Data) => self.data(),
+            Ok(Request::Rset) => {
+                self.transaction = None;
+                self.reply_step(Reply::OK)
+            }
+            Ok(Request::Noop { .. }) => self.reply_step(Reply::OK),
+            Ok(Request::Quit) => {
+                Reply::BYE.write_to(&mut self.out);
+                Step::Close
+            }
+            Ok(Request::Vrfy { .. }) => self.reply_step(Reply::CANNOT_VRFY),
+            Ok(Request::Help { .. }) => self.reply_step(Reply::HELP),
+            Ok(Request::StartTls) => self.starttls(),
+            Ok(
+                Request::Lhlo { .. }
+                | Request::Expn { .. }
+                | Request::Auth { .. }
+                | Request::Bdat { .. }
+                | Request::Etrn { .. }
+                | Request::Atrn { .. }
+                | Request::Burl { .. }
+                | Request::Rcpt { .. },
+            ) => self.reply_step(Reply::NOT_IMPLEMENTED),
+            Err(err) => self.reply_step(parse_error_reply(&err)),
+        }
+    }
+
+    fn hello(&mut self, host: &str, extended: bool) -> Step {
+        if host.trim().is_empty() {
+            return self.reply_step(Reply::SYNTAX);
+        }
+        // The client's name is not kept: it is a participant's host name.
+        self.greeted = true;
+        self.transaction = None;
+        let hostname = &self.relay.hostname;
+        if !extended {
+            self.out
+                .extend_from_slice(format!("250 {hostname}\r\n").as_bytes());
+            return Step::Continue;
+        }
+        let mut lines = vec![
+            hostname.to_string(),
+            "PIPELINING".to_owned(),
+            format!("SIZE {}", self.settings.max_message_bytes),
+        ];
+        if self.settings.tls_available && !self.tls_active {
+            lines.push("STARTTLS".to_owned());
+        }
+        lines.extend(["8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"].map(str::to_owned));
+        let last = lines.len() - 1;
+        for (index, line) in lines.iter().enumerate() {
+            let separator = if index == last { ' ' } else { '-' };
+            self.out
+                .extend_from_slice(format!("250{separator}{line}\r\n").as_bytes());
+        }
+        Step::Continue
+    }
+
+    fn mail(&mut self, address: &str, declared_size: usize) -> Reply {
+        if !self.greeted {
+            return Reply::NEED_HELO;
+        }
+        if self.transaction.is_some() {
+            return Reply::NESTED_MAIL;
+        }
+        // smtp-proto reports an absurd SIZE as usize::MAX; either way too big.
+        if declared_size != 0 && declared_size > self.settings.max_message_bytes {
+            return Reply::TOO_BIG;
+        }
+        let sender = if address.is_empty() {
+            None
+        } else {
+            match EmailAddress::parse(address) {
+                Ok(address) => Some(address.as_str().to_owned()),
+                Err(_) => return Reply::BAD_SENDER,
+            }
+        };
+        self.transaction = Some(Transaction {
+            sender,
+            recipient: None,
+        });
+        Reply::SENDER_OK
+    }
+
+    async fn rcpt(&mut self, line: &[u8]) -> Reply {
+        let Some(transaction) = &self.transaction else {
+            return Reply::NEED_MAIL;
+        };
+        let Some(path) = raw_rcpt_path(line) else {
+            return Reply::SYNTAX;
+        };
+        let local = match classify_rcpt_path(path, &self.relay.alias_domain) {
+            RcptTarget::RelayDenied => return Reply::RELAY_DENIED,
+            RcptTarget::Local(local) => local,
+        };
+        if let Err(err) = Request::parse(&mut line.iter()) {
+            return parse_error_reply(&err);
+        }
+        if transaction.recipient.is_some() {
+            return Reply::ONE_RECIPIENT;
+        }
+        if !is_alias_shape(&local) {
+            return Reply::NO_SUCH_RECIPIENT;
+        }
+        let route = match self.relay.route(&local).await {
+            Ok(Some(route)) => route,
+            Ok(None) => return Reply::NO_SUCH_RECIPIENT,
+            Err(err) => {
+                tracing::error!(error = %err, "alias lookup failed");
+                return Reply::LOCAL_ERROR;
+            }
+        };
+        let Some(transaction) = &mut self.transaction else {
+            return Reply::NEED_MAIL;
+        };
+        transaction.recipient = Some(self.relay.accept(route, transaction.sender.as_deref()));
+        Reply::RECIPIENT_OK
+    }
+
+    fn data(&mut self) -> Step {
+        match &self.transaction {
+            None => self.reply_step(Reply::NEED_MAIL),
+            Some(Transaction {
+                recipient: None, ..
+            }) => self.reply_step(Reply::NEED_RCPT),
+            Some(_) => {
+                self.phase = Phase::Data(DataReader::new(self.settings.max_message_bytes));
+                self.reply_step(Reply::START_DATA)
+            }
+        }
+    }
+
+    async fn finish_data(&mut self, outcome: DataOutcome) -> Reply {
+        let transaction = self.transaction.take();
+        let Some(accepted) = transaction.and_then(|t| t.recipient) else {
+            return Reply::NEED_RCPT;
+        };
+        match outcome {
+            DataOutcome::BareLineEnding => Reply::BARE_LINE_ENDING,
+            DataOutcome::TooLarge => Reply::TOO_BIG,
+            DataOutcome::Message(message) => self.relay.forward(&accepted, &message).await,
+        }
+    }
+
+    fn starttls(&mut self) -> Step {
+        if self.tls_active {
+            return self.reply_step(Reply::TLS_ALREADY);
+        }
+        if !self.settings.tls_available {
+            return self.reply_step(Reply::NOT_IMPLEMENTED);
+        }
+        Reply::READY_FOR_TLS.write_to(&mut self.out);
+        Step::StartTls
+    }
+}
+
+fn parse_error_reply(err: &ParseError) -> Reply {
+    match err {
+        ParseError::UnknownCommand => Reply::UNKNOWN_COMMAND,
+        ParseError::InvalidSenderAddress => Reply::BAD_SENDER,
+        ParseError::InvalidRecipientAddress => Reply::BAD_RECIPIENT,
+        ParseError::InvalidParameter { .. } | ParseError::UnsupportedParameter { .. } => {
+            Reply::BAD_PARAMETER
+        }
+        ParseError::ResponseTooLong => Reply::LINE_TOO_LONG,
+        _ => Reply::SYNTAX,
+    }
+}

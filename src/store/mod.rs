@@ -1,0 +1,398 @@
+//! The SQLite store: users, conversations, aliases and the metadata log.
+//!
+//! One writer connection behind a mutex and a small pool of read-only
+//! connections, so alias lookups on the SMTP path run in parallel (WAL) and
+//! never queue behind a write. All calls are blocking; async callers go
+//! through [`Store::call`], which moves them to tokio's blocking pool.
+
+mod ids;
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+pub use ids::{DisplayName, IdError, UserId};
+
+use crate::address::{random_alias, EmailAddress};
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+/// Idle read connections kept open.
+const READ_POOL_SIZE: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create database file {path}: {source}")]
+    CreateFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database schema version {found} is newer than this binary knows ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("a conversation needs two different users")]
+    SameUser,
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// One side of a conversation as the front-end or admin names it.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub user_id: UserId,
+    pub email: EmailAddress,
+    pub display_name: Option<DisplayName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConversationAliases {
+    pub conversation_id: String,
+    /// Represents user A; B writes to it.
+    pub alias_a: String,
+    /// Represents user B; A writes to it.
+    pub alias_b: String,
+}
+
+/// Everything needed to forward mail addressed to one alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub alias: String,
+    pub conversation_id: String,
+    /// The alias owner: receives the mail.
+    pub owner_id: String,
+    pub owner_email: String,
+    /// The only user allowed to write to this alias.
+    pub partner_id: String,
+    pub partner_email: String,
+    /// The alias that represents the partner: the forwarded mail's From.
+    pub partner_alias: String,
+    pub partner_display_name: Option<String>,
+}
+
+/// One row of the metadata log: exactly the five fields the policy names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogEntry {
+    pub sent_at: i64,
+    pub sender_id: Option<String>,
+    pub recipient_id: Option<String>,
+    pub alias: String,
+    pub subject: String,
+}
+
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves SQLite itself consistent
+    // (transactions roll back on drop), so the poison flag carries no meaning.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store {
+    /// Opens (creating with mode 0600 if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        if !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateFile {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StoreError::CreateFile {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let writer = Connection::open(path).map_err(open_err)?;
+        configure(&writer).map_err(open_err)?;
+        migrate(&writer)?;
+        Ok(Arc::new(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs a blocking store operation off the async runtime.
+    pub async fn call<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|err| StoreError::Task(err.to_string()))?
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < READ_POOL_SIZE {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Creates the conversation between two users, or returns the live one
+    /// for that pair (in either order). Emails and display names given here
+    /// replace the stored ones. Returns the aliases and whether it was new.
+    pub fn create_conversation(
+        &self,
+        a: &Participant,
+        b: &Participant,
+        now: i64,
+    ) -> Result<(ConversationAliases, bool), StoreError> {
+        if a.user_id == b.user_id {
+            return Err(StoreError::SameUser);
+        }
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for p in [a, b] {
+            tx.prepare_cached(
+                "INSERT INTO users (id, email) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET email = excluded.email",
+            )?
+            .execute(params![p.user_id.as_str(), p.email.as_str()])?;
+        }
+        let existing: Option<String> = tx
+            .prepare_cached(
+                "SELECT id FROM conversations
+                 WHERE revoked_at IS NULL
+                   AND min(user_a, user_b) = min(?1, ?2) AND max(user_a, user_b) = max(?1, ?2)",
+            )?
+            .query_row(params![a.user_id.as_str(), b.user_id.as_str()], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        let created = existing.is_none();
+        let conversation_id = match existing {
+            Some(id) => id,
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                tx.prepare_cached(
+                    "INSERT INTO conversations (id, user_a, user_b, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, a.user_id.as_str(), b.user_id.as_str(), now])?;
+                for p in [a, b] {
+                    insert_alias(&tx, &id, p.user_id.as_str())?;
+                }
+                id
+            }
+        };
+        for p in [a, b] {
+            if let Some(name) = &p.display_name {
+                tx.prepare_cached(
+                    "UPDATE aliases SET display_name = ?1 WHERE conversation_id = ?2 AND owner = ?3",
+                )?
+                .execute(params![name.as_str(), conversation_id, p.user_id.as_str()])?;
+            }
+        }
+        let alias_of = |user: &UserId| -> Result<String, StoreError> {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT alias FROM aliases WHERE conversation_id = ?1 AND owner = ?2",
+                )?
+                .query_row(params![conversation_id, user.as_str()], |row| row.get(0))?)
+        };
+        let aliases = ConversationAliases {
+            alias_a: alias_of(&a.user_id)?,
+            alias_b: alias_of(&b.user_id)?,
+            conversation_id: conversation_id.clone(),
+        };
+        tx.commit()?;
+        Ok((aliases, created))
+    }
+
+    /// Revokes a live conversation; returns false if there was none with that id.
+    pub fn revoke_conversation(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let changed = conn
+            .prepare_cached(
+                "UPDATE conversations SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            )?
+            .execute(params![id, now])?;
+        Ok(changed == 1)
+    }
+
+    /// The route for a live alias, or None for unknown and revoked ones alike.
+    pub fn route(&self, alias: &str) -> Result<Option<Route>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT a.alias, a.conversation_id, owner.id, owner.email,
+                            partner.id, partner.email, pa.alias, pa.display_name
+                     FROM aliases a
+                     JOIN conversations c ON c.id = a.conversation_id AND c.revoked_at IS NULL
+                     JOIN users owner ON owner.id = a.owner
+                     JOIN aliases pa ON pa.conversation_id = a.conversation_id AND pa.owner <> a.owner
+                     JOIN users partner ON partner.id = pa.owner
+                     WHERE a.alias = ?1",
+                )?
+                .query_row(params![alias], |row| {
+                    Ok(Route {
+                        alias: row.get(0)?,
+                        conversation_id: row.get(1)?,
+                        owner_id: row.get(2)?,
+                        owner_email: row.get(3)?,
+                        partner_id: row.get(4)?,
+                        partner_email: row.get(5)?,
+                        partner_alias: row.get(6)?,
+                        partner_display_name: row.get(7)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    pub fn log_message(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.prepare_cached(
+            "INSERT INTO message_log (sent_at, sender_id, recipient_id, alias, subject)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            entry.sent_at,
+            entry.sender_id,
+            entry.recipient_id,
+            entry.alias,
+            entry.subject
+        ])?;
+        Ok(())
+    }
+
+    /// Log rows in which the user appears, oldest first (legal disclosure, export).
+    pub fn log_for_user(&self, user: &str) -> Result<Vec<LogEntry>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT sent_at, sender_id, recipient_id, alias, subject FROM message_log
+                 WHERE sender_id = ?1 OR recipient_id = ?1 ORDER BY sent_at, id",
+            )?;
+            let rows = stmt.query_map(params![user], |row| {
+                Ok(LogEntry {
+                    sent_at: row.get(0)?,
+                    sender_id: row.get(1)?,
+                    recipient_id: row.get(2)?,
+                    alias: row.get(3)?,
+                    subject: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+}
+
+fn insert_alias(
+    tx: &rusqlite::Transaction<'_>,
+    conversation: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
+    // 100 random bits make a collision practically impossible; retry anyway
+    // rather than fail a request on the primary key.
+    let mut attempts = 0;
+    loop {
+        let result = tx
+            .prepare_cached(
+                "INSERT INTO aliases (alias, conversation_id, owner) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![random_alias(), conversation, owner]);
+        match result {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation && attempts < 3 =>
+            {
+                attempts += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;",
+    )
+}
+
+/// Applies the `-- step N` sections of schema.sql above `user_version`.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let steps = schema_steps();
+    let known = steps.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (index, sql) in steps.iter().enumerate().skip(found as usize) {
+        let version = index as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}\nPRAGMA user_version = {version}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+fn schema_steps() -> Vec<&'static str> {
+    SCHEMA
+        .split("-- step ")
+        .skip(1)
+        .map(|step| step.split_once('\n').map_or("", |(_, sql)| sql))
+        .collect()
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests;

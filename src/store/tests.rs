@@ -1,0 +1,159 @@
+use super::*;
+
+fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("relay.db")).unwrap();
+    (dir, store)
+}
+
+fn person(id: &str, email: &str) -> Participant {
+    Participant {
+        user_id: UserId::parse(id).unwrap(),
+        email: EmailAddress::parse(email).unwrap(),
+        display_name: None,
+    }
+}
+
+#[test]
+fn database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _store) = temp_store();
+    let mode = std::fs::metadata(dir.path().join("relay.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn conversations_are_idempotent_per_pair_in_either_order() {
+    let (_dir, store) = temp_store();
+    let a = person("a", "alice@a.example");
+    let b = person("b", "bob@b.example");
+    let (first, created) = store.create_conversation(&a, &b, 100).unwrap();
+    assert!(created);
+    assert_ne!(first.alias_a, first.alias_b);
+    let (again, created) = store.create_conversation(&a, &b, 200).unwrap();
+    assert!(!created);
+    assert_eq!(again, first);
+    let (swapped, _) = store.create_conversation(&b, &a, 300).unwrap();
+    assert_eq!(swapped.alias_a, first.alias_b);
+    assert_eq!(swapped.alias_b, first.alias_a);
+    assert!(matches!(
+        store.create_conversation(&a, &a, 1),
+        Err(StoreError::SameUser)
+    ));
+}
+
+#[test]
+fn routes_point_at_owner_and_partner() {
+    let (_dir, store) = temp_store();
+    let (conv, _) = store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    let route = store.route(&conv.alias_a).unwrap().unwrap();
+    assert_eq!(route.owner_email, "alice@a.example");
+    assert_eq!(route.partner_email, "bob@b.example");
+    assert_eq!(route.partner_alias, conv.alias_b);
+    assert!(store.route("nosuchalias").unwrap().is_none());
+}
+
+#[test]
+fn different_conversations_of_a_user_share_no_alias() {
+    let (_dir, store) = temp_store();
+    let a = person("a", "alice@a.example");
+    let (one, _) = store
+        .create_conversation(&a, &person("b", "bob@b.example"), 1)
+        .unwrap();
+    let (two, _) = store
+        .create_conversation(&a, &person("c", "carol@c.example"), 1)
+        .unwrap();
+    assert_ne!(one.alias_a, two.alias_a);
+    assert_ne!(one.conversation_id, two.conversation_id);
+}
+
+#[test]
+fn revoked_aliases_stop_routing_and_a_new_pair_gets_new_aliases() {
+    let (_dir, store) = temp_store();
+    let a = person("a", "alice@a.example");
+    let b = person("b", "bob@b.example");
+    let (conv, _) = store.create_conversation(&a, &b, 1).unwrap();
+    assert!(store.revoke_conversation(&conv.conversation_id, 2).unwrap());
+    assert!(!store.revoke_conversation(&conv.conversation_id, 3).unwrap());
+    assert!(store.route(&conv.alias_a).unwrap().is_none());
+    assert!(store.route(&conv.alias_b).unwrap().is_none());
+    let (fresh, created) = store.create_conversation(&a, &b, 4).unwrap();
+    assert!(created);
+    assert_ne!(fresh.alias_a, conv.alias_a);
+}
+
+#[test]
+fn changed_email_is_updated() {
+    let (_dir, store) = temp_store();
+    let (conv, _) = store
+        .create_conversation(
+            &person("a", "old@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    store
+        .create_conversation(
+            &person("a", "new@a.example"),
+            &person("b", "bob@b.example"),
+            2,
+        )
+        .unwrap();
+    assert_eq!(
+        store.route(&conv.alias_a).unwrap().unwrap().owner_email,
+        "new@a.example"
+    );
+}
+
+#[test]
+fn log_rows_hold_the_five_fields() {
+    let (_dir, store) = temp_store();
+    store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    let entry = LogEntry {
+        sent_at: 42,
+        sender_id: Some("b".into()),
+        recipient_id: Some("a".into()),
+        alias: "someali".into(),
+        subject: "Hello".into(),
+    };
+    store.log_message(&entry).unwrap();
+    assert_eq!(store.log_for_user("a").unwrap(), vec![entry]);
+}
+
+#[test]
+fn reopening_keeps_data_and_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    let conv = {
+        let store = Store::open(&path).unwrap();
+        store
+            .create_conversation(
+                &person("a", "alice@a.example"),
+                &person("b", "bob@b.example"),
+                1,
+            )
+            .unwrap()
+            .0
+    };
+    let store = Store::open(&path).unwrap();
+    assert!(store.route(&conv.alias_a).unwrap().is_some());
+    let version: i64 = lock(&store.writer)
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema_steps().len() as i64);
+}

@@ -1,0 +1,526 @@
+//! Delivery to the upstream submission server (mail-send, pooled
+//! connections, STARTTLS or implicit TLS, AUTH), or to a local outbox
+//! directory for development.
+//!
+//! Errors carry only the reply code: an upstream's reply text often quotes
+//! the recipient's real address, so it is neither logged nor shown.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsConnector;
+
+use crate::config::UpstreamConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Security {
+    StartTls,
+    ImplicitTls,
+    /// Only ever to a loopback address (e.g. a local MTA or a test sink).
+    Plain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamUrl {
+    Smtp {
+        security: Security,
+        host: String,
+        port: u16,
+        user: Option<String>,
+    },
+    Outbox(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("must start with smtp+starttls://, smtps://, smtp:// or outbox:")]
+    Scheme,
+    #[error("has no host")]
+    Host,
+    #[error("has an invalid port")]
+    Port,
+    #[error("plaintext smtp:// is only allowed to a loopback address (use smtp+starttls:// or smtps://)")]
+    PlainNotLoopback,
+    #[error("outbox: needs a directory")]
+    OutboxDir,
+}
+
+impl UpstreamUrl {
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        if let Some(dir) = url.strip_prefix("outbox:") {
+            if dir.is_empty() {
+                return Err(UrlError::OutboxDir);
+            }
+            return Ok(Self::Outbox(PathBuf::from(dir)));
+        }
+        let (security, rest, default_port) =
+            if let Some(rest) = url.strip_prefix("smtp+starttls://") {
+                (Security::StartTls, rest, 587)
+            } else if let Some(rest) = url.strip_prefix("smtps://") {
+                (Security::ImplicitTls, rest, 465)
+            } else if let Some(rest) = url.strip_prefix("smtp://") {
+                (Security::Plain, rest, 25)
+            } else {
+                return Err(UrlError::Scheme);
+            };
+        let rest = rest.trim_end_matches('/');
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some((user, hostport)) => (Some(user.replace("%40", "@")), hostport),
+            None => (None, rest),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+                (host, port.parse::<u16>().map_err(|_| UrlError::Port)?)
+            }
+            _ => (hostport, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(UrlError::Host);
+        }
+        if security == Security::Plain && !is_loopback(host) {
+            return Err(UrlError::PlainNotLoopback);
+        }
+        Ok(Self::Smtp {
+            security,
+            host: host.to_owned(),
+            port,
+            user: user.filter(|u| !u.is_empty()),
+        })
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a delivery failed, as the SMTP side needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Try again later: 4xx, timeout, disconnect, TLS or AUTH trouble.
+    #[error("temporary upstream failure ({0})")]
+    Temporary(String),
+    /// The upstream refused the message or recipient for good (5xx).
+    #[error("upstream rejected the message ({0})")]
+    Permanent(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("config key `upstream.url`: {0}")]
+    Url(#[from] UrlError),
+    #[error("cannot read upstream password file {path}: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("environment variable {0} (upstream.password_env) is not set")]
+    PasswordEnv(String),
+    #[error("config key `upstream.url` names user {0:?} but neither upstream.password_file nor upstream.password_env is set")]
+    NoPassword(String),
+    #[error("cannot load upstream CA file {path}: {message}")]
+    CaFile { path: PathBuf, message: String },
+    #[error("cannot set up TLS for the upstream: {0}")]
+    Tls(String),
+    #[error("outbox directory {path}: {source}")]
+    Outbox {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("upstream {endpoint} is not usable at start: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+}
+
+pub struct Envelope<'a> {
+    pub mail_from: &'a str,
+    pub rcpt_to: &'a str,
+}
+
+pub enum Upstream {
+    Smtp(Box<SmtpUpstream>),
+    Outbox(Outbox),
+}
+
+impl Upstream {
+    pub fn from_config(config: &UpstreamConfig, helo_host: &str) -> Result<Arc<Self>, SetupError> {
+        let upstream = match UpstreamUrl::parse(&config.url)? {
+            UpstreamUrl::Outbox(dir) => Upstream::Outbox(Outbox::new(dir)?),
+            UpstreamUrl::Smtp {
+                security,
+                host,
+                port,
+                user,
+            } => Upstream::Smtp(Box::new(SmtpUpstream::new(
+                config, security, host, port, user, helo_host,
+            )?)),
+        };
+        Ok(Arc::new(upstream))
+    }
+
+    /// Proves the upstream works (connect, TLS, AUTH) before we accept mail.
+    pub async fn check(&self) -> Result<(), SetupError> {
+        match self {
+            Upstream::Outbox(outbox) => outbox.check(),
+            Upstream::Smtp(smtp) => smtp.check().await,
+        }
+    }
+
+    pub async fn deliver(
+        &self,
+        envelope: &Envelope<'_>,
+        message: &[u8],
+    ) -> Result<(), DeliveryError> {
+        match self {
+            Upstream::Outbox(outbox) => outbox.deliver(envelope, message).await,
+            Upstream::Smtp(smtp) => smtp.deliver(envelope, message).await,
+        }
+    }
+
+    /// Where mail goes, for the startup log line (no credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            Upstream::Outbox(outbox) => format!("outbox:{}", outbox.dir.display()),
+            Upstream::Smtp(smtp) => smtp.endpoint(),
+        }
+    }
+}
+
+enum Connection {
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
+    Plain(SmtpClient<TcpStream>),
+}
+
+pub struct SmtpUpstream {
+    builder: SmtpClientBuilder<String>,
+    security: Security,
+    idle: Mutex<Vec<Connection>>,
+    pool_size: usize,
+    timeout: Duration,
+}
+
+/// Where in a transaction a failure happened: only a failure before any
+/// message byte was sent may be retried on a fresh connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Stage {
+    MailFrom,
+    Later,
+}
+
+impl SmtpUpstream {
+    fn new(
+        config: &UpstreamConfig,
+        security: Security,
+        host: String,
+        port: u16,
+        user: Option<String>,
+        helo_host: &str,
+    ) -> Result<Self, SetupError> {
+        let connector = tls_connector(config.ca_file.as_deref())?;
+        let timeout = Duration::from_secs(config.timeout_secs);
+        let mut builder = SmtpClientBuilder::new_with_tls_connector(host, port, connector)
+            .implicit_tls(security == Security::ImplicitTls)
+            .helo_host(helo_host)
+            .timeout(timeout);
+        if let Some(user) = user {
+            let password = read_password(config, &user)?;
+            builder = builder.credentials(Credentials::new(user, password));
+        }
+        Ok(Self {
+            builder,
+            security,
+            idle: Mutex::new(Vec::new()),
+            pool_size: config.pool_size,
+            timeout,
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        let scheme = match self.security {
+            Security::StartTls => "smtp+starttls",
+            Security::ImplicitTls => "smtps",
+            Security::Plain => "smtp",
+        };
+        format!("{scheme}://{}", self.builder.addr)
+    }
+
+    async fn connect(&self) -> Result<Connection, mail_send::Error> {
+        Ok(match self.security {
+            Security::Plain => Connection::Plain(self.builder.connect_plain().await?),
+            Security::StartTls | Security::ImplicitTls => {
+                Connection::Tls(Box::new(self.builder.connect().await?))
+            }
+        })
+    }
+
+    async fn check(&self) -> Result<(), SetupError> {
+        let connection = self
+            .connect()
+            .await
+            .map_err(|err| SetupError::Unreachable {
+                endpoint: self.endpoint(),
+                reason: err.to_string(),
+            })?;
+        self.put_back(connection);
+        Ok(())
+    }
+
+    fn take_idle(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn put_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.pool_size {
+            idle.push(connection);
+        }
+    }
+
+    async fn deliver(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<(), DeliveryError> {
+        // The whole exchange is bounded, whatever the per-command timeouts add up to.
+        let bound = self.timeout * 3;
+        match tokio::time::timeout(bound, self.deliver_unbounded(envelope, message)).await {
+            Ok(result) => result,
+            Err(_) => Err(DeliveryError::Temporary("timeout".into())),
+        }
+    }
+
+    async fn deliver_unbounded(
+        &self,
+        envelope: &Envelope<'_>,
+        message: &[u8],
+    ) -> Result<(), DeliveryError> {
+        if let Some(mut connection) = self.take_idle() {
+            match transact_on(&mut connection, envelope, message).await {
+                Ok(()) => {
+                    self.put_back(connection);
+                    return Ok(());
+                }
+                // A pooled connection the server has since closed fails on
+                // MAIL FROM with an I/O error: nothing was sent, so retry fresh.
+                Err((Stage::MailFrom, err)) if !is_reply(&err) => {}
+                Err((_, err)) => return Err(classify(&err)),
+            }
+        }
+        let mut connection = self.connect().await.map_err(|err| classify(&err))?;
+        match transact_on(&mut connection, envelope, message).await {
+            Ok(()) => {
+                self.put_back(connection);
+                Ok(())
+            }
+            Err((_, err)) => Err(classify(&err)),
+        }
+    }
+}
+
+async fn transact_on(
+    connection: &mut Connection,
+    envelope: &Envelope<'_>,
+    message: &[u8],
+) -> Result<(), (Stage, mail_send::Error)> {
+    match connection {
+        Connection::Tls(client) => transact(client.as_mut(), envelope, message).await,
+        Connection::Plain(client) => transact(client, envelope, message).await,
+    }
+}
+
+async fn transact<T: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut SmtpClient<T>,
+    envelope: &Envelope<'_>,
+    message: &[u8],
+) -> Result<(), (Stage, mail_send::Error)> {
+    let no_params = mail_send::smtp::message::Parameters::default();
+    client
+        .mail_from(envelope.mail_from, &no_params)
+        .await
+        .map_err(|e| (Stage::MailFrom, e))?;
+    let later = |e| (Stage::Later, e);
+    client
+        .rcpt_to(envelope.rcpt_to, &no_params)
+        .await
+        .map_err(later)?;
+    // mail-send appends CRLF.CRLF itself; our message already ends in CRLF.
+    let body = message.strip_suffix(b"\r\n").unwrap_or(message);
+    client.data(body).await.map_err(later)?;
+    Ok(())
+}
+
+fn is_reply(err: &mail_send::Error) -> bool {
+    matches!(
+        err,
+        mail_send::Error::UnexpectedReply(_) | mail_send::Error::AuthenticationFailed(_)
+    )
+}
+
+fn classify(err: &mail_send::Error) -> DeliveryError {
+    match err {
+        mail_send::Error::UnexpectedReply(reply) if reply.code() >= 500 => {
+            DeliveryError::Permanent(format!("reply {}", reply.code()))
+        }
+        mail_send::Error::UnexpectedReply(reply) => {
+            DeliveryError::Temporary(format!("reply {}", reply.code()))
+        }
+        mail_send::Error::AuthenticationFailed(reply) => {
+            DeliveryError::Temporary(format!("authentication failed with reply {}", reply.code()))
+        }
+        mail_send::Error::Timeout => DeliveryError::Temporary("timeout".into()),
+        mail_send::Error::Io(_) => DeliveryError::Temporary("connection error".into()),
+        mail_send::Error::Tls(_) => DeliveryError::Temporary("TLS error".into()),
+        mail_send::Error::UnparseableReply => {
+            DeliveryError::Temporary("no or unparseable reply".into())
+        }
+        mail_send::Error::MissingStartTls => {
+            DeliveryError::Temporary("server does not offer STARTTLS".into())
+        }
+        other => DeliveryError::Temporary(format!("{other}")),
+    }
+}
+
+fn read_password(config: &UpstreamConfig, user: &str) -> Result<String, SetupError> {
+    if let Some(path) = &config.password_file {
+        let text = std::fs::read_to_string(path).map_err(|source| SetupError::PasswordFile {
+            path: path.clone(),
+            source,
+        })?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
+    if let Some(var) = &config.password_env {
+        return std::env::var(var).map_err(|_| SetupError::PasswordEnv(var.clone()));
+    }
+    Err(SetupError::NoPassword(user.to_owned()))
+}
+
+/// rustls with the ring provider. Without `ca_file` the platform's trust
+/// store is used (as mail-send does); with it, only that CA is trusted.
+fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, SetupError> {
+    let Some(path) = ca_file else {
+        return mail_send::smtp::tls::build_tls_connector(false).map_err(SetupError::Tls);
+    };
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let ca_error = |message: String| SetupError::CaFile {
+        path: path.to_owned(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| ca_error(e.to_string()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| ca_error(e.to_string()))?;
+        roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(ca_error("no certificate in file".into()));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Development upstream: each message becomes `<name>.eml` plus
+/// `<name>.json` with the envelope, written atomically.
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    fn new(dir: PathBuf) -> Result<Self, SetupError> {
+        std::fs::create_dir_all(&dir).map_err(|source| SetupError::Outbox {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir })
+    }
+
+    fn check(&self) -> Result<(), SetupError> {
+        let probe = self.dir.join(".write-test");
+        std::fs::write(&probe, b"")
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|source| SetupError::Outbox {
+                path: self.dir.clone(),
+                source,
+            })
+    }
+
+    async fn deliver(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<(), DeliveryError> {
+        let name = format!(
+            "{}-{}",
+            crate::store::now_unix(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let meta =
+            serde_json::json!({ "mail_from": envelope.mail_from, "rcpt_to": envelope.rcpt_to });
+        let write = |suffix: &str, bytes: Vec<u8>| {
+            let dir = self.dir.clone();
+            let name = format!("{name}.{suffix}");
+            async move {
+                let tmp = dir.join(format!(".{name}.tmp"));
+                tokio::fs::write(&tmp, bytes).await?;
+                tokio::fs::rename(&tmp, dir.join(name)).await
+            }
+        };
+        let io = |_| DeliveryError::Temporary("outbox write failed".into());
+        write("json", meta.to_string().into_bytes())
+            .await
+            .map_err(io)?;
+        write("eml", message.to_vec()).await.map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            UpstreamUrl::parse("smtp+starttls://relay@smtp.example:2587").unwrap(),
+            UpstreamUrl::Smtp {
+                security: Security::StartTls,
+                host: "smtp.example".into(),
+                port: 2587,
+                user: Some("relay".into())
+            }
+        );
+        assert_eq!(
+            UpstreamUrl::parse("smtps://me@provider.example@smtp.example").unwrap(),
+            UpstreamUrl::Smtp {
+                security: Security::ImplicitTls,
+                host: "smtp.example".into(),
+                port: 465,
+                user: Some("me@provider.example".into())
+            }
+        );
+        assert!(matches!(
+            UpstreamUrl::parse("smtp://127.0.0.1:2526").unwrap(),
+            UpstreamUrl::Smtp {
+                security: Security::Plain,
+                port: 2526,
+                ..
+            }
+        ));
+        assert!(UpstreamUrl::parse("smtp://[::1]:25").is_ok());
+        assert_eq!(
+            UpstreamUrl::parse("smtp://smtp.example:25"),
+            Err(UrlError::PlainNotLoopback)
+        );
+        assert_eq!(UpstreamUrl::parse("http://x"), Err(UrlError::Scheme));
+        assert_eq!(
+            UpstreamUrl::parse("smtps://h:notaport"),
+            Err(UrlError::Port)
+        );
+        assert_eq!(UpstreamUrl::parse("outbox:"), Err(UrlError::OutboxDir));
+        assert_eq!(
+            UpstreamUrl::parse("outbox:mail"),
+            Ok(UpstreamUrl::Outbox("mail".into()))
+        );
+    }
+}
