@@ -34,8 +34,25 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 pub struct Config {
     pub smtp: SmtpConfig,
     pub upstream: UpstreamConfig,
+    /// The front-end's HTTP hook; without this section no hook listens.
+    pub hook: Option<HookConfig>,
     #[serde(default)]
     pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// Loopback address:port of the HTTP hook.
+    pub listen: SocketAddr,
+    /// File holding the bearer token (first line); must not be world-readable.
+    pub token_file: PathBuf,
+    /// Development only: create `token_file` with a random token (mode 0600) if missing.
+    #[serde(default)]
+    pub create_token: bool,
+    /// Largest request body accepted; larger ones get 413.
+    #[serde(default = "defaults::hook_max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +200,9 @@ mod defaults {
     pub fn upstream_pool_size() -> usize {
         8
     }
+    pub fn hook_max_body_bytes() -> usize {
+        1024 * 1024
+    }
     pub fn store_path() -> PathBuf {
         PathBuf::from("anonrelay.db")
     }
@@ -230,6 +250,7 @@ impl Config {
             self.upstream.password_file.as_mut(),
             self.upstream.ca_file.as_mut(),
             self.store.secret_file.as_mut(),
+            self.hook.as_mut().map(|h| &mut h.token_file),
             Some(&mut self.store.path),
         ]
         .into_iter()
@@ -288,6 +309,17 @@ impl Config {
                 "upstream.timeout_secs",
                 "must be at least 1 second",
             ));
+        }
+        if let Some(hook) = &self.hook {
+            if !hook.listen.ip().is_loopback() {
+                return Err(invalid(
+                    "hook.listen",
+                    format!(
+                        "{} is not a loopback address; the hook must not be reachable from outside",
+                        hook.listen
+                    ),
+                ));
+            }
         }
         crate::upstream::UpstreamUrl::parse(&self.upstream.url)
             .map_err(|err| invalid("upstream.url", err.to_string()))?;

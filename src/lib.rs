@@ -3,7 +3,10 @@
 //! real address. See DESIGN.md (beside the repository) for the promises.
 
 pub mod address;
+pub mod compose;
 pub mod config;
+pub mod hook;
+pub mod metrics;
 pub mod relay;
 pub mod rewrite;
 pub mod smtp;

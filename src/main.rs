@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use anonrelay::address::EmailAddress;
 use anonrelay::config::Config;
+use anonrelay::hook::{self, Token};
+use anonrelay::metrics::Metrics;
 use anonrelay::relay::Relay;
 use anonrelay::smtp::{self, Server, SessionSettings};
 use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
@@ -38,6 +40,22 @@ enum Command {
     /// Manage conversations.
     #[command(subcommand)]
     Conversation(ConversationCommand),
+    /// Privacy requests for one user.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print the metadata log rows of a user as JSON (disclosure on a valid legal order).
+    Log {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Erase the user's address and conversations; their log rows keep a NULL id.
+    Delete { id: String },
+    /// Print everything the relay holds about the user as JSON.
+    Export { id: String },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +116,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => check_config(&config, &cli.config),
         Command::Conversation(command) => conversation(&config, command),
+        Command::User(command) => user(&config, command),
+        Command::Log { user } => {
+            let user = UserId::parse(&user).context("--user")?;
+            let store = Store::open(&config.store.path)?;
+            let rows = store.log_for_user(user.as_str())?;
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            Ok(())
+        }
     }
 }
 
@@ -121,25 +147,60 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })?;
     tracing::info!(
         listen = %config.smtp.listen,
+        hostname = %config.smtp.hostname,
         alias_domain = %config.smtp.alias_domain,
         upstream = %upstream.describe(),
         starttls = tls.is_some(),
         "anonrelay ready"
     );
-    let relay = Relay::new(
+    let relay = Arc::new(Relay::new(
         store,
         upstream,
+        Arc::new(Metrics::new()),
         &secret,
         config.smtp.alias_domain.clone(),
         config.smtp.hostname.clone(),
-    );
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hook_task = match &config.hook {
+        Some(hook_config) => {
+            let (token, created) = Token::load(&hook_config.token_file, hook_config.create_token)?;
+            if created {
+                tracing::warn!(path = %hook_config.token_file.display(), "created a development hook token");
+            }
+            let hook_listener = tokio::net::TcpListener::bind(hook_config.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "config key `hook.listen`: cannot listen on {}",
+                        hook_config.listen
+                    )
+                })?;
+            let app = hook::router(Arc::clone(&relay), token, hook_config);
+            let mut stop = stop_rx.clone();
+            tracing::info!(listen = %hook_config.listen, "hook ready");
+            Some(tokio::spawn(hook::serve(hook_listener, app, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })))
+        }
+        None => {
+            tracing::info!("no [hook] section: HTTP hook disabled");
+            None
+        }
+    };
     let server = Server {
-        relay: Arc::new(relay),
+        relay,
         settings: Arc::new(SessionSettings::from_config(&config.smtp, tls.is_some())),
         tls,
         max_connections: config.smtp.limits.max_connections,
     };
     server.run(listener, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some(task) = hook_task {
+        if let Ok(Err(err)) = task.await {
+            tracing::warn!(error = %err, "hook server ended with an error");
+        }
+    }
     tracing::info!("anonrelay stopped");
     Ok(())
 }
@@ -163,6 +224,12 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
         smtp::load_tls(cert, key)?;
     }
     Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
+    if let Some(hook) = &config.hook {
+        // A development token that does not exist yet is created by `serve`.
+        if !hook.create_token || hook.token_file.exists() {
+            Token::load(&hook.token_file, false)?;
+        }
+    }
     let db_dir = config
         .store
         .path
@@ -208,6 +275,27 @@ fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result
                 bail!("no live conversation with id {id}");
             }
             println!("conversation {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = Store::open(&config.store.path)?;
+    match command {
+        UserCommand::Delete { id } => {
+            let id = UserId::parse(&id).context("user id")?;
+            if !store.delete_user(id.as_str())? {
+                bail!("no user with id {id}");
+            }
+            println!("user {id} deleted");
+        }
+        UserCommand::Export { id } => {
+            let id = UserId::parse(&id).context("user id")?;
+            let Some(export) = store.export_user(id.as_str())? else {
+                bail!("no user with id {id}");
+            };
+            println!("{}", serde_json::to_string_pretty(&export)?);
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::address::Domain;
+use crate::metrics::Metrics;
 use crate::rewrite::{self, RewriteError};
 use crate::smtp::reply::Reply;
 use crate::store::{now_unix, LogEntry, Route, Store, StoreError};
@@ -17,6 +18,7 @@ const VERP_VALID_DAYS: u64 = 14;
 pub struct Relay {
     pub store: Arc<Store>,
     pub upstream: Arc<Upstream>,
+    pub metrics: Arc<Metrics>,
     pub alias_domain: Domain,
     pub hostname: Domain,
     cipher: MessageIdCipher,
@@ -35,6 +37,7 @@ impl Relay {
     pub fn new(
         store: Arc<Store>,
         upstream: Arc<Upstream>,
+        metrics: Arc<Metrics>,
         secret: &ServerSecret,
         alias_domain: Domain,
         hostname: Domain,
@@ -42,6 +45,7 @@ impl Relay {
         Self {
             store,
             upstream,
+            metrics,
             alias_domain,
             hostname,
             cipher: secret.message_id_cipher(),
@@ -97,23 +101,6 @@ impl Relay {
                 trace_id: &trace_id,
             },
         );
-        let bounce_address = format!(
-            "{}@{}",
-            self.verp
-                .local_part(&route.alias, now as u64, VERP_VALID_DAYS),
-            self.alias_domain
-        );
-        let envelope = Envelope {
-            mail_from: &bounce_address,
-            rcpt_to: &route.owner_email,
-        };
-        if let Err(err) = self.upstream.deliver(&envelope, &forwarded).await {
-            tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
-            return match err {
-                DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
-                DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
-            };
-        }
         let entry = LogEntry {
             sent_at: now,
             sender_id: Some(route.partner_id.clone()),
@@ -121,6 +108,54 @@ impl Relay {
             alias: route.alias.clone(),
             subject: inspected.subject.clone(),
         };
+        if let Err(err) = self
+            .deliver_and_log(&route.alias, &route.owner_email, &forwarded, entry)
+            .await
+        {
+            tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
+            return match err {
+                DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
+                DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
+            };
+        }
+        tracing::info!(alias = %route.alias, conversation = %route.conversation_id, trace = %trace_id, "message forwarded");
+        Reply::DELIVERED
+    }
+}
+
+impl Relay {
+    /// Hands a finished message to the upstream with a VERP envelope sender
+    /// naming `recipient_alias` (the alias that represents the recipient;
+    /// a bounce notice will come from it), then writes the metadata row.
+    /// Shared by forwarded SMTP mail and messages composed through the hook.
+    pub async fn deliver_and_log(
+        &self,
+        recipient_alias: &str,
+        recipient_email: &str,
+        message: &[u8],
+        entry: LogEntry,
+    ) -> Result<(), DeliveryError> {
+        let bounce_address = format!(
+            "{}@{}",
+            self.verp.local_part(
+                recipient_alias,
+                entry.sent_at.max(0) as u64,
+                VERP_VALID_DAYS
+            ),
+            self.alias_domain
+        );
+        let envelope = Envelope {
+            mail_from: &bounce_address,
+            rcpt_to: recipient_email,
+        };
+        if let Err(err) = self.upstream.deliver(&envelope, message).await {
+            self.metrics.upstream_failure(match err {
+                DeliveryError::Temporary(_) => "temporary",
+                DeliveryError::Permanent(_) => "permanent",
+            });
+            return Err(err);
+        }
+        self.metrics.forwarded.inc();
         // The upstream has the message: answering 4xx now would make the
         // sender retry and deliver twice, so a failed log write is only logged.
         if let Err(err) = self
@@ -128,10 +163,13 @@ impl Relay {
             .call(move |store| store.log_message(&entry))
             .await
         {
-            tracing::error!(alias = %route.alias, error = %err, "message delivered but its metadata row was not written");
+            tracing::error!(alias = %recipient_alias, error = %err, "message delivered but its metadata row was not written");
         }
-        tracing::info!(alias = %route.alias, conversation = %route.conversation_id, trace = %trace_id, "message forwarded");
-        Reply::DELIVERED
+        Ok(())
+    }
+
+    pub fn message_id_cipher(&self) -> &MessageIdCipher {
+        &self.cipher
     }
 }
 

@@ -88,10 +88,15 @@ impl ServerSecret {
     }
 
     pub fn random() -> Self {
+        Self(Self::random_bytes())
+    }
+
+    /// 32 bytes from the thread-local CSPRNG (ChaCha, seeded by the OS).
+    pub fn random_bytes() -> [u8; 32] {
         use rand::RngCore;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        Self(bytes)
+        bytes
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {

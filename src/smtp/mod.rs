@@ -118,10 +118,14 @@ impl Server {
                 }
             };
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                this.relay
+                    .metrics
+                    .rejected(Reply::TOO_MANY_CONNECTIONS.metric_reason());
                 tokio::spawn(refuse(stream, Reply::TOO_MANY_CONNECTIONS));
                 continue;
             };
             let server = Arc::clone(&this);
+            server.relay.metrics.sessions.inc();
             tokio::spawn(async move {
                 server.connection(stream).await;
                 drop(permit);

@@ -18,6 +18,22 @@ impl Reply {
         self.code >= 400
     }
 
+    /// The `reason` label counted in /metrics for an error reply.
+    pub fn metric_reason(&self) -> &'static str {
+        match *self {
+            Reply::RELAY_DENIED => "relay_denied",
+            Reply::NO_SUCH_RECIPIENT => "unknown_recipient",
+            Reply::SENDER_NOT_PARTNER => "sender_not_partner",
+            Reply::ONE_RECIPIENT => "extra_recipient",
+            Reply::TOO_BIG | Reply::HEADER_TOO_LARGE => "too_big",
+            Reply::BARE_LINE_ENDING => "bare_line_ending",
+            Reply::MALFORMED_HEADER | Reply::BAD_FROM => "malformed_message",
+            Reply::UPSTREAM_TEMPORARY | Reply::UPSTREAM_PERMANENT => "upstream",
+            Reply::TOO_MANY_CONNECTIONS => "too_many_connections",
+            _ => "protocol",
+        }
+    }
+
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(format!("{} {}\r\n", self.code, self.text).as_bytes());
     }

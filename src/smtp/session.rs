@@ -183,6 +183,7 @@ impl<'a> Session<'a> {
     fn reply(&mut self, reply: Reply) -> Option<Step> {
         reply.write_to(&mut self.out);
         if reply.is_error() {
+            self.relay.metrics.rejected(reply.metric_reason());
             self.errors += 1;
             if self.errors >= self.settings.max_errors {
                 Reply::TOO_MANY_ERRORS.write_to(&mut self.out);

@@ -327,6 +327,139 @@ impl Store {
     }
 }
 
+/// A conversation as seen from one participant, for composing and export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConversationView {
+    pub conversation_id: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub user_id: String,
+    /// The alias that represents this user (the other side writes to it).
+    pub alias: String,
+    pub display_name: Option<String>,
+    pub partner_id: String,
+    /// The alias that represents the partner (this user writes to it).
+    pub partner_alias: String,
+    #[serde(skip)]
+    pub partner_email: String,
+}
+
+/// Everything the store holds about one user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserExport {
+    pub user_id: String,
+    pub email: String,
+    pub conversations: Vec<ConversationView>,
+    pub message_log: Vec<LogEntry>,
+}
+
+const CONVERSATION_VIEW: &str =
+    "SELECT c.id, c.created_at, c.revoked_at, me.owner, me.alias, me.display_name,
+            other.owner, other.alias, partner.email
+     FROM conversations c
+     JOIN aliases me ON me.conversation_id = c.id
+     JOIN aliases other ON other.conversation_id = c.id AND other.owner <> me.owner
+     JOIN users partner ON partner.id = other.owner";
+
+fn conversation_view(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationView> {
+    Ok(ConversationView {
+        conversation_id: row.get(0)?,
+        created_at: row.get(1)?,
+        revoked_at: row.get(2)?,
+        user_id: row.get(3)?,
+        alias: row.get(4)?,
+        display_name: row.get(5)?,
+        partner_id: row.get(6)?,
+        partner_alias: row.get(7)?,
+        partner_email: row.get(8)?,
+    })
+}
+
+impl Store {
+    /// The conversation from `user`'s side, if it exists and they take part.
+    pub fn conversation_for(
+        &self,
+        id: &str,
+        user: &str,
+    ) -> Result<Option<ConversationView>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "{CONVERSATION_VIEW} WHERE c.id = ?1 AND me.owner = ?2"
+                ))?
+                .query_row(params![id, user], conversation_view)
+                .optional()?)
+        })
+    }
+
+    pub fn export_user(&self, user: &str) -> Result<Option<UserExport>, StoreError> {
+        let email: Option<String> = self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT email FROM users WHERE id = ?1")?
+                .query_row(params![user], |row| row.get(0))
+                .optional()?)
+        })?;
+        let Some(email) = email else {
+            return Ok(None);
+        };
+        let conversations = self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{CONVERSATION_VIEW} WHERE me.owner = ?1 ORDER BY c.created_at, c.id"
+            ))?;
+            let rows = stmt.query_map(params![user], conversation_view)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        Ok(Some(UserExport {
+            user_id: user.to_owned(),
+            email,
+            conversations,
+            message_log: self.log_for_user(user)?,
+        }))
+    }
+
+    /// Erases a user: their address and every conversation they were in
+    /// (so their aliases and their partners' aliases for them stop), and
+    /// their id in the log becomes NULL. One transaction; then the WAL is
+    /// checkpointed so the erased address leaves no readable copy.
+    pub fn delete_user(&self, user: &str) -> Result<bool, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE message_log SET sender_id = NULL WHERE sender_id = ?1",
+            params![user],
+        )?;
+        tx.execute(
+            "UPDATE message_log SET recipient_id = NULL WHERE recipient_id = ?1",
+            params![user],
+        )?;
+        tx.execute(
+            "DELETE FROM aliases WHERE conversation_id IN
+                 (SELECT id FROM conversations WHERE user_a = ?1 OR user_b = ?1)",
+            params![user],
+        )?;
+        tx.execute(
+            "DELETE FROM conversations WHERE user_a = ?1 OR user_b = ?1",
+            params![user],
+        )?;
+        let deleted = tx.execute("DELETE FROM users WHERE id = ?1", params![user])?;
+        tx.commit()?;
+        checkpoint(&conn)?;
+        Ok(deleted == 1)
+    }
+
+    /// Cheap liveness probe for /healthz.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.with_reader(|conn| Ok(conn.query_row("SELECT count(*) FROM users", [], |_| Ok(()))?))
+    }
+}
+
+/// Folds the WAL back into the database and truncates it, so rows erased
+/// with secure_delete do not survive as old page images in the WAL.
+fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 fn insert_alias(
     tx: &rusqlite::Transaction<'_>,
     conversation: &str,

@@ -1,0 +1,142 @@
+//! The local HTTP hook for the web front-end (axum, loopback only, bearer
+//! token). Routes live in `api`; this module owns the token and the server.
+
+mod api;
+mod error;
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use subtle::ConstantTimeEq;
+
+pub use error::ApiError;
+
+use crate::config::HookConfig;
+use crate::relay::Relay;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("config key `hook.token_file`: {path} does not exist (set hook.create_token = true for development)")]
+    Missing { path: String },
+    #[error("config key `hook.token_file`: cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config key `hook.token_file`: {path} is empty")]
+    Empty { path: String },
+    #[error("config key `hook.token_file`: {path} is readable by everyone; chmod 600 it")]
+    WorldReadable { path: String },
+    #[error("config key `hook.token_file`: {path} must hold at least 16 characters")]
+    TooShort { path: String },
+    #[error("config key `hook.token_file`: cannot create {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The bearer token, compared in constant time.
+pub struct Token(Vec<u8>);
+
+impl Token {
+    /// Loads the token; with `create`, first writes a random one (0600) if
+    /// the file does not exist. Returns whether it was created.
+    pub fn load(path: &Path, create: bool) -> Result<(Self, bool), TokenError> {
+        let shown = path.display().to_string();
+        let mut created = false;
+        if !path.exists() {
+            if !create {
+                return Err(TokenError::Missing { path: shown });
+            }
+            let token =
+                crate::tokens::base32().encode(&crate::tokens::ServerSecret::random_bytes());
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| TokenError::Create {
+                    path: shown.clone(),
+                    source,
+                })?;
+            writeln!(file, "{token}").map_err(|source| TokenError::Create {
+                path: shown.clone(),
+                source,
+            })?;
+            created = true;
+        }
+        let metadata = std::fs::metadata(path).map_err(|source| TokenError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        if metadata.permissions().mode() & 0o004 != 0 {
+            return Err(TokenError::WorldReadable { path: shown });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let token = text.lines().next().unwrap_or_default().trim();
+        if token.is_empty() {
+            return Err(TokenError::Empty { path: shown });
+        }
+        if token.len() < 16 {
+            return Err(TokenError::TooShort { path: shown });
+        }
+        Ok((Self(token.as_bytes().to_vec()), created))
+    }
+
+    fn matches(&self, header: Option<&[u8]>) -> bool {
+        let Some(given) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        given.ct_eq(&self.0).into()
+    }
+}
+
+pub struct HookState {
+    pub relay: Arc<Relay>,
+    token: Token,
+}
+
+pub fn router(relay: Arc<Relay>, token: Token, config: &HookConfig) -> Router {
+    let state = Arc::new(HookState { relay, token });
+    api::routes()
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}
+
+async fn authenticate(
+    State(state): State<Arc<HookState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    if !state.token.matches(header) {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(next.run(request).await)
+}
+
+/// Serves the hook until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

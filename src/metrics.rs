@@ -1,0 +1,94 @@
+//! Aggregate counters for `/metrics`. Labels are fixed words chosen by the
+//! code (a reason, a kind), never an alias, address or user id.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+type Label = [(&'static str, &'static str); 1];
+
+pub struct Metrics {
+    registry: Registry,
+    pub sessions: Counter,
+    pub forwarded: Counter,
+    rejected: Family<Label, Counter>,
+    upstream_failures: Family<Label, Counter>,
+    pub composed: Counter,
+    pub conversations_created: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("anonrelay");
+        let sessions = Counter::default();
+        let forwarded = Counter::default();
+        let rejected = Family::<Label, Counter>::default();
+        let upstream_failures = Family::<Label, Counter>::default();
+        let composed = Counter::default();
+        let conversations_created = Counter::default();
+        registry.register(
+            "smtp_sessions",
+            "Inbound SMTP sessions accepted",
+            sessions.clone(),
+        );
+        registry.register(
+            "messages_forwarded",
+            "Messages accepted by the upstream",
+            forwarded.clone(),
+        );
+        registry.register(
+            "messages_rejected",
+            "Inbound messages or recipients refused, by reason",
+            rejected.clone(),
+        );
+        registry.register(
+            "upstream_failures",
+            "Deliveries the upstream did not accept, by kind",
+            upstream_failures.clone(),
+        );
+        registry.register(
+            "hook_messages_sent",
+            "Messages composed through the hook and accepted upstream",
+            composed.clone(),
+        );
+        registry.register(
+            "conversations_created",
+            "Conversations created",
+            conversations_created.clone(),
+        );
+        Self {
+            registry,
+            sessions,
+            forwarded,
+            rejected,
+            upstream_failures,
+            composed,
+            conversations_created,
+        }
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    pub fn upstream_failure(&self, kind: &'static str) {
+        self.upstream_failures
+            .get_or_create(&[("kind", kind)])
+            .inc();
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
