@@ -1,0 +1,554 @@
+//! Test harness: runs the real `anonrelay` binary and real third-party
+//! peers (swaks, Python's smtplib, aiosmtpd, Postfix's smtp-sink) in a
+//! throwaway directory. A missing peer fails the test with the command that
+//! installs it; nothing is skipped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ALIAS_DOMAIN: &str = "relay.test";
+/// Debian's interpreter: the one python3-aiosmtpd installs into.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails (never skips) when a peer is missing, saying how to get it.
+pub fn require(program: &str, package: &str) {
+    let found = if program.starts_with('/') {
+        Path::new(program).exists()
+    } else {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(
+        found,
+        "real peer `{program}` is missing: run scripts/test.sh, or `apt-get install {package}`"
+    );
+}
+
+pub fn require_aiosmtpd() {
+    require(PYTHON, "python3");
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "python3-aiosmtpd is missing: run scripts/test.sh, or `apt-get install python3-aiosmtpd`"
+    );
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not start listening on port {port}");
+}
+
+/// Polls until `check` returns Some, or fails after a generous deadline.
+/// Deadlines here only bound a hang; no assertion depends on speed.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed when the test ends.
+pub struct Guard {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Conversation {
+    pub id: String,
+    /// Full addresses.
+    pub alias_a: String,
+    pub alias_b: String,
+}
+
+/// A running `anonrelay serve` with its own directory and config.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub config: PathBuf,
+    pub guard: Option<Guard>,
+}
+
+pub struct DaemonOptions {
+    pub upstream_url: String,
+    pub extra_upstream: String,
+    pub extra_smtp: String,
+    /// Whole extra sections, e.g. `[hook]`.
+    pub extra_sections: String,
+    pub max_message_bytes: usize,
+}
+
+impl DaemonOptions {
+    pub fn outbox() -> Self {
+        Self::upstream("outbox:outbox")
+    }
+
+    pub fn upstream(url: &str) -> Self {
+        Self {
+            upstream_url: url.to_owned(),
+            extra_upstream: String::new(),
+            extra_smtp: String::new(),
+            extra_sections: String::new(),
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Daemon {
+    /// Writes the config; call `start` once conversations are set up (or at once).
+    pub fn configure(options: DaemonOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let config = dir.path().join("relay.toml");
+        let text = format!(
+            r#"[smtp]
+listen = "127.0.0.1:{port}"
+hostname = "mx.relay.test"
+alias_domain = "{ALIAS_DOMAIN}"
+max_message_bytes = {max}
+{extra_smtp}
+
+[upstream]
+url = "{url}"
+timeout_secs = 10
+{extra_upstream}
+
+{extra_sections}
+
+[store]
+path = "state/relay.db"
+"#,
+            max = options.max_message_bytes,
+            extra_smtp = options.extra_smtp,
+            url = options.upstream_url,
+            extra_upstream = options.extra_upstream,
+            extra_sections = options.extra_sections,
+        );
+        std::fs::write(&config, text).expect("write config");
+        Self {
+            dir,
+            port,
+            config,
+            guard: None,
+        }
+    }
+
+    pub fn start(options: DaemonOptions) -> Self {
+        let mut daemon = Self::configure(options);
+        daemon.spawn();
+        daemon
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env("ANONRELAY_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn anonrelay");
+        self.guard = Some(Guard {
+            child,
+            name: "anonrelay".into(),
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(guard) = self.guard.as_mut() {
+                if let Ok(Some(status)) = guard.child.try_wait() {
+                    panic!(
+                        "anonrelay exited with {status} before listening:\n{}",
+                        self.log()
+                    );
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "anonrelay did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        self.guard = None;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn server(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("state/relay.db")
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
+    /// Runs an admin subcommand against this daemon's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("run anonrelay")
+    }
+
+    pub fn conversation(&self, a: (&str, &str), b: (&str, &str)) -> Conversation {
+        let out = self.cli(&[
+            "conversation",
+            "create",
+            "--a-user",
+            a.0,
+            "--a-email",
+            a.1,
+            "--b-user",
+            b.0,
+            "--b-email",
+            b.1,
+        ]);
+        assert!(
+            out.status.success(),
+            "conversation create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("JSON from conversation create");
+        Conversation {
+            id: json["conversation_id"]
+                .as_str()
+                .expect("conversation_id")
+                .to_owned(),
+            alias_a: json["alias_a"].as_str().expect("alias_a").to_owned(),
+            alias_b: json["alias_b"].as_str().expect("alias_b").to_owned(),
+        }
+    }
+
+    /// Every row of message_log as strings, read straight from the file.
+    pub fn log_rows(&self) -> Vec<Vec<String>> {
+        let conn = rusqlite::Connection::open(self.db_path()).expect("open db");
+        let mut stmt = conn
+            .prepare("SELECT * FROM message_log ORDER BY id")
+            .expect("query log");
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        let value: rusqlite::types::Value = row.get(i)?;
+                        Ok(match value {
+                            rusqlite::types::Value::Null => "NULL".to_owned(),
+                            rusqlite::types::Value::Integer(i) => i.to_string(),
+                            rusqlite::types::Value::Text(t) => t,
+                            other => format!("{other:?}"),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect("rows");
+        rows.collect::<Result<_, _>>().expect("row")
+    }
+}
+
+/// Runs swaks; returns (exit ok, transcript).
+pub fn swaks(args: &[&str]) -> (bool, String) {
+    require("swaks", "swaks");
+    let out = Command::new("swaks")
+        .args(args)
+        .args(["--timeout", "60"])
+        .output()
+        .expect("run swaks");
+    let transcript = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), transcript)
+}
+
+/// The final server reply codes swaks saw, in order (`<-` / `<**` lines).
+pub fn reply_codes(transcript: &str) -> Vec<String> {
+    transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix("<-  ").or_else(|| l.strip_prefix("<** ")))
+        .filter(|l| l.len() >= 4 && l.as_bytes()[3] == b' ')
+        .map(|l| l[..3].to_owned())
+        .collect()
+}
+
+/// A scripted dialog through Python's smtplib (tests/peers/dialog.py);
+/// returns one `CODE text` line per reply.
+pub fn dialog(server: &str, commands: &[&str]) -> Vec<String> {
+    require_aiosmtpd();
+    let out = Command::new(PYTHON)
+        .arg(repo().join("tests/peers/dialog.py"))
+        .args(["--server", server])
+        .args(commands)
+        .output()
+        .expect("run dialog.py");
+    assert!(
+        out.status.success(),
+        "dialog.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Messages captured by a peer: (envelope JSON, raw message) in arrival order.
+pub fn captured(dir: &Path) -> Vec<(serde_json::Value, Vec<u8>)> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    names.sort();
+    names
+        .into_iter()
+        .map(|eml| {
+            let json = std::fs::read(eml.with_extension("json")).unwrap_or_default();
+            (
+                serde_json::from_slice(&json).unwrap_or(serde_json::Value::Null),
+                std::fs::read(&eml).expect("read captured message"),
+            )
+        })
+        .collect()
+}
+
+pub fn wait_captured(dir: &Path, count: usize) -> Vec<(serde_json::Value, Vec<u8>)> {
+    eventually(&format!("{count} message(s) in {}", dir.display()), || {
+        let got = captured(dir);
+        (got.len() >= count).then_some(got)
+    })
+}
+
+pub fn header_block(message: &[u8]) -> String {
+    let text = String::from_utf8_lossy(message);
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+/// Value of the first header with that name (unfolded).
+pub fn header(message: &[u8], name: &str) -> Option<String> {
+    let block = header_block(message)
+        .replace("\r\n ", " ")
+        .replace("\r\n\t", " ");
+    block.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+/// aiosmtpd upstream with STARTTLS and AUTH (tests/peers/upstream.py).
+pub struct AioUpstream {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub certs: PathBuf,
+    _guard: Guard,
+}
+
+pub const UPSTREAM_USER: &str = "relayuser";
+pub const UPSTREAM_PASSWORD: &str = "s3cret-pass";
+
+impl AioUpstream {
+    pub fn start(base: &Path, extra: &[&str]) -> Self {
+        require_aiosmtpd();
+        require("openssl", "openssl");
+        let certs = base.join("certs");
+        std::fs::create_dir_all(&certs).expect("certs dir");
+        let made = Command::new("bash")
+            .arg(repo().join("tests/peers/make-cert.sh"))
+            .arg(&certs)
+            .output()
+            .expect("run make-cert.sh");
+        assert!(
+            made.status.success(),
+            "make-cert.sh: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let dir = base.join("upstream-mail");
+        std::fs::create_dir_all(&dir).expect("upstream dir");
+        let port = free_port();
+        let mut child = Command::new(PYTHON)
+            .arg(repo().join("tests/peers/upstream.py"))
+            .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--tls-cert")
+            .arg(certs.join("cert.pem"))
+            .arg("--tls-key")
+            .arg(certs.join("key.pem"))
+            .args([
+                "--auth",
+                &format!("{UPSTREAM_USER}:{UPSTREAM_PASSWORD}"),
+                "--require-auth",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn upstream.py");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("READY line");
+        assert!(line.starts_with("READY"), "upstream.py said {line:?}");
+        Self {
+            port,
+            dir,
+            certs,
+            _guard: Guard {
+                child,
+                name: "upstream.py".into(),
+            },
+        }
+    }
+
+    /// Config lines for the daemon: STARTTLS, AUTH and our throwaway CA.
+    pub fn daemon_options(&self, base: &Path) -> DaemonOptions {
+        let password_file = base.join("upstream-password");
+        std::fs::write(&password_file, format!("{UPSTREAM_PASSWORD}\n")).expect("password file");
+        let mut options = DaemonOptions::upstream(&format!(
+            "smtp+starttls://{UPSTREAM_USER}@localhost:{}",
+            self.port
+        ));
+        options.extra_upstream = format!(
+            "password_file = \"{}\"\nca_file = \"{}\"",
+            password_file.display(),
+            self.certs.join("ca.pem").display()
+        );
+        options
+    }
+}
+
+/// Postfix's smtp-sink as a plaintext loopback upstream, dumping each
+/// message to its own file; `faults` are extra flags such as `-r .`.
+pub struct Sink {
+    pub port: u16,
+    pub dir: PathBuf,
+    guard: Option<Guard>,
+}
+
+impl Sink {
+    pub fn start(base: &Path, faults: &[&str]) -> Self {
+        let dir = base.join("sink");
+        std::fs::create_dir_all(&dir).expect("sink dir");
+        let mut sink = Self {
+            port: free_port(),
+            dir,
+            guard: None,
+        };
+        sink.restart(faults);
+        sink
+    }
+
+    pub fn restart(&mut self, faults: &[&str]) {
+        require("smtp-sink", "postfix");
+        self.guard = None;
+        // smtp-sink drops root privileges to -u; the dump dir must be writable.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let mut command = Command::new("smtp-sink");
+        if is_root() {
+            command.args(["-u", "nobody"]);
+        }
+        let template = format!("{}/%Y%m%d%H%M%S.", self.dir.display());
+        let child = command
+            .args(["-d", &template])
+            .args(faults)
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("16")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn smtp-sink");
+        self.guard = Some(Guard {
+            child,
+            name: "smtp-sink".into(),
+        });
+        wait_for_port(self.port, "smtp-sink");
+    }
+
+    pub fn stop(&mut self) {
+        self.guard = None;
+    }
+
+    /// Dumped messages (smtp-sink's dump files hold the envelope as
+    /// X- headers followed by the message).
+    pub fn dumps(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|f| {
+                let mut bytes = Vec::new();
+                std::fs::File::open(f).ok()?.read_to_end(&mut bytes).ok()?;
+                Some(bytes)
+            })
+            .collect()
+    }
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+pub fn contains_ci(haystack: &[u8], needle: &str) -> bool {
+    String::from_utf8_lossy(haystack)
+        .to_lowercase()
+        .contains(&needle.to_lowercase())
+}

@@ -1,0 +1,371 @@
+//! The HTTP hook over real HTTP with curl, against the running daemon and a
+//! real aiosmtpd upstream (STARTTLS + AUTH).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+struct Hook {
+    port: u16,
+    token: String,
+}
+
+impl Hook {
+    /// Adds a [hook] section to the daemon options and returns the token.
+    fn configure(base: &std::path::Path, options: &mut DaemonOptions) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let port = free_port();
+        let token = "test-token-0123456789abcdef".to_owned();
+        let token_file = base.join("hook-token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        options.extra_sections = format!(
+            "[hook]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\nmax_body_bytes = 65536\n",
+            token_file.display()
+        );
+        Self { port, token }
+    }
+
+    /// curl; returns (status, body).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, String) {
+        require("curl", "curl");
+        let mut command = Command::new("curl");
+        command
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg(format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(token) = token {
+            command.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        if let Some(body) = body {
+            command.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        let out = command.output().expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    fn authed(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (status, text) = self.call(method, path, body, Some(&self.token));
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+const ALICE_EMAIL: &str = "alice.real@a-mail.example";
+const BOB_EMAIL: &str = "bob.real@b-mail.example";
+
+fn conversation_body() -> String {
+    serde_json::json!({
+        "a": {"user_id": "alice", "email": ALICE_EMAIL, "display_name": "Night Owl"},
+        "b": {"user_id": "bob", "email": BOB_EMAIL}
+    })
+    .to_string()
+}
+
+#[test]
+fn front_end_conversation_end_to_end_then_user_deletion() {
+    let base = tempfile::tempdir().unwrap();
+    let upstream = AioUpstream::start(base.path(), &[]);
+    let mut options = upstream.daemon_options(base.path());
+    let hook = Hook::configure(base.path(), &mut options);
+    let daemon = Daemon::start(options);
+
+    // Create, then the same pair again.
+    let (status, created) = hook.authed("POST", "/v1/conversations", Some(&conversation_body()));
+    assert_eq!(status, 201, "{created}");
+    let (status, again) = hook.authed("POST", "/v1/conversations", Some(&conversation_body()));
+    assert_eq!(status, 200);
+    assert_eq!(again, created);
+    let id = created["conversation_id"].as_str().unwrap().to_owned();
+    let alias_a = created["alias_a"].as_str().unwrap().to_owned();
+    let alias_b = created["alias_b"].as_str().unwrap().to_owned();
+
+    // Alice writes through the front-end.
+    let message = serde_json::json!({
+        "conversation_id": id, "from_user": "alice",
+        "subject": "Hello from the site", "text": "Hi Bob,\nnice to meet you.", "html": "<p>Hi Bob</p>"
+    });
+    let (status, sent) = hook.authed("POST", "/v1/messages", Some(&message.to_string()));
+    assert_eq!(status, 200, "{sent}");
+    let first = wait_captured(&upstream.dir, 1);
+    let (envelope, mail) = &first[0];
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!([BOB_EMAIL]));
+    assert_eq!(envelope["auth_user"], UPSTREAM_USER);
+    assert_eq!(
+        header(mail, "From").unwrap(),
+        format!("\"Night Owl\" <{alias_a}>")
+    );
+    assert!(!contains_ci(mail, ALICE_EMAIL) && !contains_ci(mail, "a-mail.example"));
+
+    // Bob replies over SMTP to Alice's alias; Alice receives it from Bob's alias.
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &daemon.server(),
+        "--from",
+        BOB_EMAIL,
+        "--to",
+        &alias_a,
+        "--header",
+        "Subject: Re: Hello from the site",
+        "--body",
+        "Hi Alice",
+    ]);
+    assert!(ok, "{transcript}");
+    let both = wait_captured(&upstream.dir, 2);
+    let (envelope, reply) = &both[1];
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!([ALICE_EMAIL]));
+    assert_eq!(header(reply, "From").unwrap(), format!("<{alias_b}>"));
+    assert!(!contains_ci(header_block(reply).as_bytes(), BOB_EMAIL));
+
+    // Export before deletion holds her address, conversation and log rows.
+    let (status, export) = hook.authed("GET", "/v1/users/alice/export", None);
+    assert_eq!(status, 200);
+    assert_eq!(export["email"], ALICE_EMAIL);
+    assert_eq!(export["message_log"].as_array().unwrap().len(), 2);
+
+    // Metrics: valid Prometheus text with no personal data.
+    let (status, metrics) = hook.call("GET", "/metrics", None, Some(&hook.token));
+    assert_eq!(status, 200);
+    assert_prometheus_text(&metrics);
+    assert!(
+        metrics.contains("anonrelay_messages_forwarded_total 2"),
+        "{metrics}"
+    );
+    for personal in [
+        ALICE_EMAIL,
+        BOB_EMAIL,
+        "alice",
+        "bob",
+        &alias_a,
+        &alias_b,
+        &id,
+        "Hello",
+    ] {
+        assert!(!metrics.contains(personal), "{personal} in /metrics");
+    }
+
+    // Deleting Alice: her aliases stop, her address is gone, log rows stay anonymised.
+    let (status, _) = hook.authed("DELETE", "/v1/users/alice", None);
+    assert_eq!(status, 204);
+    let replies = dialog(
+        &daemon.server(),
+        &[
+            "EHLO c.example",
+            &format!("MAIL FROM:<{BOB_EMAIL}>"),
+            &format!("RCPT TO:<{alias_a}>"),
+            "RSET",
+            &format!("MAIL FROM:<{ALICE_EMAIL}>"),
+            &format!("RCPT TO:<{alias_b}>"),
+        ],
+    );
+    assert!(replies[3].starts_with("550 5.1.1"), "{replies:?}");
+    assert!(replies[6].starts_with("550 5.1.1"), "{replies:?}");
+    let rows = daemon.log_rows();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0][2], "NULL",
+        "alice was the sender of the first row: {rows:?}"
+    );
+    assert_eq!(
+        rows[1][3], "NULL",
+        "alice was the recipient of the second row: {rows:?}"
+    );
+    let (status, _) = hook.authed("GET", "/v1/users/alice/export", None);
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed("DELETE", "/v1/users/alice", None);
+    assert_eq!(status, 404);
+    // The address is not in the database file, its WAL or SHM.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = daemon.db_path().into_os_string();
+        path.push(suffix);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !contains_ci(&bytes, ALICE_EMAIL),
+                "address survives in {path:?}"
+            );
+        }
+    }
+}
+
+fn assert_prometheus_text(text: &str) {
+    let mut samples = 0;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF" {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        assert!(value.parse::<f64>().is_ok(), "bad value in {line:?}");
+        let metric = name.split('{').next().unwrap();
+        assert!(
+            metric
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "bad metric name in {line:?}"
+        );
+        samples += 1;
+    }
+    assert!(samples >= 4, "too few samples:\n{text}");
+}
+
+#[test]
+fn every_endpoint_answers_its_errors() {
+    let base = tempfile::tempdir().unwrap();
+    let mut options = DaemonOptions::outbox();
+    let hook = Hook::configure(base.path(), &mut options);
+    let daemon = Daemon::start(options);
+    let _ = &daemon;
+
+    // Authentication.
+    let (status, body) = hook.call("GET", "/healthz", None, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"error\""));
+    let (status, _) = hook.call(
+        "POST",
+        "/v1/conversations",
+        Some(&conversation_body()),
+        Some("wrong-token-wrong-token"),
+    );
+    assert_eq!(status, 401);
+
+    let (status, health) = hook.authed("GET", "/healthz", None);
+    assert_eq!((status, health["store"].as_str()), (200, Some("ok")));
+
+    // Bad JSON, invalid fields (named), unknown ids, oversized bodies.
+    let (status, err) = hook.authed("POST", "/v1/conversations", Some("{not json"));
+    assert_eq!((status, err["error"].as_str()), (400, Some("bad_json")));
+    let cases = [
+        (
+            r#"{"a":{"user_id":"a","email":"bad"},"b":{"user_id":"b","email":"b@b.example"}}"#,
+            "a.email",
+        ),
+        (
+            r#"{"a":{"user_id":"a b","email":"a@a.example"},"b":{"user_id":"b","email":"b@b.example"}}"#,
+            "a.user_id",
+        ),
+        (
+            r#"{"a":{"user_id":"a","email":"a@a.example"},"b":{"user_id":"b","email":"b@b.example\r\nBcc: x@y.example"}}"#,
+            "b.email",
+        ),
+        (
+            r#"{"a":{"user_id":"a","email":"a@a.example","display_name":"x\r\nBcc: y"},"b":{"user_id":"b","email":"b@b.example"}}"#,
+            "a.display_name",
+        ),
+        (
+            r#"{"a":{"user_id":"a","email":"a@a.example"},"b":{"user_id":"a","email":"b@b.example"}}"#,
+            "b.user_id",
+        ),
+        (r#"{"a":{"user_id":"a","email":"a@a.example"}}"#, "b"),
+    ];
+    for (body, field) in cases {
+        let (status, err) = hook.authed("POST", "/v1/conversations", Some(body));
+        assert_eq!(status, 422, "{body}: {err}");
+        assert!(
+            err["detail"].as_str().unwrap_or_default().contains(field),
+            "{body}: {err}"
+        );
+    }
+    let (status, created) = hook.authed("POST", "/v1/conversations", Some(&conversation_body()));
+    assert_eq!(status, 201);
+    let id = created["conversation_id"].as_str().unwrap();
+
+    let message = |subject: &str, conversation: &str, user: &str| {
+        serde_json::json!({"conversation_id": conversation, "from_user": user, "subject": subject, "text": "t"}).to_string()
+    };
+    let (status, err) = hook.authed(
+        "POST",
+        "/v1/messages",
+        Some(&message("a\r\nBcc: x@y.example", id, "alice")),
+    );
+    assert_eq!(status, 422, "{err}");
+    assert!(err["detail"].as_str().unwrap().starts_with("subject"));
+    let (status, err) = hook.authed(
+        "POST",
+        "/v1/messages",
+        Some(&message(&"s".repeat(1000), id, "alice")),
+    );
+    assert_eq!(status, 422, "{err}");
+    let no_body = serde_json::json!({"conversation_id": id, "from_user": "alice", "subject": "s"})
+        .to_string();
+    let (status, err) = hook.authed("POST", "/v1/messages", Some(&no_body));
+    assert_eq!(status, 422, "{err}");
+    let (status, _) = hook.authed(
+        "POST",
+        "/v1/messages",
+        Some(&message("s", "no-such-conversation", "alice")),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed("POST", "/v1/messages", Some(&message("s", id, "mallory")));
+    assert_eq!(status, 404);
+    let (status, sent) = hook.authed("POST", "/v1/messages", Some(&message("fine", id, "alice")));
+    assert_eq!(status, 200, "{sent}");
+
+    let huge = serde_json::json!({"conversation_id": id, "from_user": "alice", "subject": "s", "text": "x".repeat(70_000)});
+    let (status, _) = hook.authed("POST", "/v1/messages", Some(&huge.to_string()));
+    assert_eq!(status, 413);
+
+    let (status, _) = hook.authed("DELETE", "/v1/conversations/no-such-id", None);
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed("DELETE", &format!("/v1/conversations/{id}"), None);
+    assert_eq!(status, 204);
+    let (status, _) = hook.authed("DELETE", &format!("/v1/conversations/{id}"), None);
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed(
+        "POST",
+        "/v1/messages",
+        Some(&message("after revoke", id, "alice")),
+    );
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed("GET", "/v1/users/nobody/export", None);
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed("DELETE", "/v1/users/nobody", None);
+    assert_eq!(status, 404);
+    let (status, _) = hook.authed("GET", "/v1/no/such/endpoint", None);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn refuses_to_start_with_a_bad_token_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = tempfile::tempdir().unwrap();
+    let mut options = DaemonOptions::outbox();
+    let hook = Hook::configure(base.path(), &mut options);
+    let _ = hook.port;
+    let token_file = base.path().join("hook-token");
+    let daemon = Daemon::configure(options);
+    let serve = || {
+        Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+            .args(["serve", "--config"])
+            .arg(&daemon.config)
+            .output()
+            .unwrap()
+    };
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = serve();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by everyone"));
+    std::fs::write(&token_file, "\n").unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = serve();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
+    std::fs::remove_file(&token_file).unwrap();
+    let out = serve();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hook.token_file"));
+}
