@@ -230,16 +230,18 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
             Token::load(&hook.token_file, false)?;
         }
     }
-    let db_dir = config
+    // The database and its directory are created on first use; the
+    // nearest existing ancestor must be a directory for that to work.
+    let existing = config
         .store
         .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if !db_dir.is_dir() {
+        .ancestors()
+        .skip(1)
+        .find(|p| p.as_os_str().is_empty() || p.exists());
+    if let Some(dir) = existing.filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
         bail!(
-            "config key `store.path`: directory {} does not exist",
-            db_dir.display()
+            "config key `store.path`: {} is not a directory",
+            dir.display()
         );
     }
     println!("{}: configuration OK", path.display());

@@ -1,0 +1,140 @@
+//! Startup and configuration: bad input is refused with an error naming the
+//! key or path, and the daemon never runs half-configured. Also inbound
+//! STARTTLS and pipelining with swaks.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn serve(daemon: &Daemon) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+        .args(["serve", "--config"])
+        .arg(&daemon.config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn check_config(daemon: &Daemon) -> (bool, String) {
+    let out = daemon.cli(&["check-config"]);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn bad_configs_are_refused_naming_the_key_or_path() {
+    let ok = Daemon::configure(DaemonOptions::outbox());
+    let (success, out) = check_config(&ok);
+    assert!(success, "{out}");
+    assert!(out.contains("configuration OK"));
+
+    let daemon = Daemon::configure(DaemonOptions::outbox());
+    let text = std::fs::read_to_string(&daemon.config).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (text.replace("[smtp]", "[smtp"), "relay.toml"),
+        (text.replace("alias_domain = \"relay.test\"", "alias_domain = \"not a domain\""), "alias_domain"),
+        (text.replace("[upstream]", "[upstream]\nsurprise = 1"), "surprise"),
+        (text.replace("url = \"outbox:outbox\"", "url = \"smtp://smtp.example.net:25\""), "upstream.url"),
+        (text.replace("url = \"outbox:outbox\"", "url = \"ftp://x\""), "upstream.url"),
+        (
+            text.replace("max_message_bytes = 1048576", "max_message_bytes = 1048576\ntls_cert = \"missing.pem\"\ntls_key = \"missing-key.pem\""),
+            "missing.pem",
+        ),
+        (
+            text.replace("max_message_bytes = 1048576", "max_message_bytes = 1048576\ntls_cert = \"only-cert.pem\""),
+            "smtp.tls_key",
+        ),
+        (
+            text.replace("url = \"outbox:outbox\"", "url = \"smtp+starttls://user@localhost:1\""),
+            "upstream.password_file",
+        ),
+        (format!("{text}\n[hook]\nlisten = \"0.0.0.0:8025\"\ntoken_file = \"t\"\n"), "hook.listen"),
+    ];
+    for (config, expected) in cases {
+        std::fs::write(&daemon.config, &config).unwrap();
+        let (success, err) = serve(&daemon);
+        assert!(!success, "started with a bad config:\n{config}");
+        assert!(
+            err.contains(expected),
+            "error for `{expected}` does not name it: {err}"
+        );
+        let (success, err) = check_config(&daemon);
+        assert!(!success && err.contains(expected), "check-config: {err}");
+    }
+    let missing = daemon.dir.path().join("nope.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+        .args(["serve", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+}
+
+#[test]
+fn unreachable_upstream_at_start_is_refused() {
+    let port = free_port();
+    let daemon = Daemon::configure(DaemonOptions::upstream(&format!("smtp://127.0.0.1:{port}")));
+    let (success, err) = serve(&daemon);
+    assert!(!success);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("not usable at start"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inbound_starttls_and_pipelining_with_swaks() {
+    let base = tempfile::tempdir().unwrap();
+    let certs = base.path().join("inbound-certs");
+    let made = Command::new("bash")
+        .arg(repo().join("tests/peers/make-cert.sh"))
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let mut options = DaemonOptions::outbox();
+    options.extra_smtp = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        certs.join("cert.pem").display(),
+        certs.join("key.pem").display()
+    );
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(
+        ("alice", "alice@a-mail.example"),
+        ("bob", "bob@b-mail.example"),
+    );
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &daemon.server(),
+        "--tls",
+        "--tls-verify",
+        "--tls-ca-path",
+        &certs.join("ca.pem").display().to_string(),
+        "--tls-sni",
+        "localhost",
+        "--pipeline",
+        "--from",
+        "bob@b-mail.example",
+        "--to",
+        &conv.alias_a,
+        "--body",
+        "over TLS",
+    ]);
+    assert!(ok, "{transcript}");
+    assert!(transcript.contains("STARTTLS"), "{transcript}");
+    assert!(transcript.contains("TLS started"), "{transcript}");
+    let delivered = wait_captured(&daemon.outbox(), 1);
+    assert!(contains_ci(&delivered[0].1, "over TLS"));
+}
