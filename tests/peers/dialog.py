@@ -49,6 +49,7 @@ def main():
     args = parser.parse_args()
     host, port = args.server.rsplit(":", 1)
     smtp = smtplib.SMTP()
+    smtp.command_encoding = "utf-8"  # SMTPUTF8 addresses
     code, text = smtp.connect(host, int(port))
     show(code, text)
     try:
