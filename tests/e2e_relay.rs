@@ -304,6 +304,7 @@ fn reply_codes_of_the_design_table_by_real_client_dialogs() {
             &format!("RCPT TO:<{}>", conv.alias_b),
             "RSET",
             "MAIL FROM:<bob.real@b-mail.example> SIZE=999999999",
+            &format!("VRFY {}", conv.alias_a),
             "QUIT",
         ],
     );
@@ -324,9 +325,15 @@ fn reply_codes_of_the_design_table_by_real_client_dialogs() {
             "452 4.5.3", // a second recipient
             "250 2.0.0", // RSET
             "552 5.3.4", // declared size over the limit
+            "252 2.5.0", // VRFY discloses nothing
             "221 2.0.0", // QUIT
         ],
         "{replies:#?}"
+    );
+    assert!(
+        !replies[13].contains(ALICE.1) && !replies[13].contains("alice"),
+        "{}",
+        replies[13]
     );
     let ehlo = replies[1].to_owned();
     for extension in [

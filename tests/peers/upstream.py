@@ -29,6 +29,16 @@ class Handler:
         self.fail_count = args.fail_count
         self.seen = 0
         self.stored = 0
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # Counted per connection (EHLO again after STARTTLS is the same one).
+        if not getattr(session, "counted", False):
+            session.counted = True
+            self.connections += 1
+            session.connection_number = self.connections
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         self.seen += 1
@@ -42,6 +52,7 @@ class Handler:
             "auth_user": session.auth_data if isinstance(session.auth_data, str) else None,
             "tls": session.ssl is not None,
             "ehlo": session.host_name,
+            "connection": getattr(session, "connection_number", 0),
         }
         write_atomic(name + ".json", json.dumps(meta).encode())
         write_atomic(name + ".eml", envelope.original_content)
