@@ -303,9 +303,11 @@ impl SmtpUpstream {
                     self.put_back(connection);
                     return Ok(());
                 }
-                // A pooled connection the server has since closed fails on
-                // MAIL FROM with an I/O error: nothing was sent, so retry fresh.
-                Err((Stage::MailFrom, err)) if !is_reply(&err) => {}
+                // A pooled connection the server has since closed (or
+                // answered 421 before closing) fails on MAIL FROM; no message
+                // byte was sent, so a fresh connection is tried. A 5xx to
+                // MAIL FROM is an answer about the sender, not the connection.
+                Err((Stage::MailFrom, err)) if !is_permanent_reply(&err) => {}
                 Err((_, err)) => return Err(classify(&err)),
             }
         }
@@ -352,11 +354,8 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-fn is_reply(err: &mail_send::Error) -> bool {
-    matches!(
-        err,
-        mail_send::Error::UnexpectedReply(_) | mail_send::Error::AuthenticationFailed(_)
-    )
+fn is_permanent_reply(err: &mail_send::Error) -> bool {
+    matches!(err, mail_send::Error::UnexpectedReply(reply) if reply.code() >= 500)
 }
 
 fn classify(err: &mail_send::Error) -> DeliveryError {

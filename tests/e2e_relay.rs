@@ -394,3 +394,43 @@ fn reply_codes_of_the_design_table_by_real_client_dialogs() {
     );
     assert!(daemon.log_rows().is_empty());
 }
+
+#[test]
+fn a_pooled_connection_closed_by_the_upstream_is_replaced_transparently() {
+    let base = tempfile::tempdir().unwrap();
+    // smtp-sink drops a connection idle for more than one second.
+    let sink = Sink::start(base.path(), &["-t", "1"]);
+    let daemon = Daemon::start(DaemonOptions::upstream(&format!(
+        "smtp://127.0.0.1:{}",
+        sink.port
+    )));
+    let conv = daemon.conversation(ALICE, BOB);
+    let send = |body: &str| {
+        swaks(&[
+            "--server",
+            &daemon.server(),
+            "--from",
+            BOB.1,
+            "--to",
+            &conv.alias_a,
+            "--body",
+            body,
+        ])
+    };
+    let (ok, transcript) = send("first");
+    assert!(ok, "{transcript}");
+    // Let the pooled connection go stale (this waits for the sink's timeout;
+    // nothing here measures our speed).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (ok, transcript) = send("second");
+    assert!(
+        ok,
+        "the stale pooled connection must be replaced:\n{transcript}"
+    );
+    assert_eq!(daemon.log_rows().len(), 2);
+    let dumps = eventually("two dumps", || {
+        let dumps = sink.dumps();
+        (dumps.len() == 2).then_some(dumps)
+    });
+    assert!(dumps.iter().any(|d| contains_ci(d, "second")));
+}
