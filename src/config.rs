@@ -38,6 +38,8 @@ pub struct Config {
     pub hook: Option<HookConfig>,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +95,10 @@ pub struct LimitsConfig {
     /// Upper bound on a whole session, so a trickling client cannot hold a slot forever.
     #[serde(default = "defaults::session_timeout_secs")]
     pub session_timeout_secs: u64,
+    /// At shutdown, how long sessions may take to finish a message
+    /// (idle ones get 421 at once). Keep below systemd's TimeoutStopSec.
+    #[serde(default = "defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -104,6 +110,7 @@ impl Default for LimitsConfig {
             command_timeout_secs: defaults::command_timeout_secs(),
             data_timeout_secs: defaults::data_timeout_secs(),
             session_timeout_secs: defaults::session_timeout_secs(),
+            shutdown_grace_secs: defaults::shutdown_grace_secs(),
         }
     }
 }
@@ -193,6 +200,9 @@ mod defaults {
     }
     pub fn session_timeout_secs() -> u64 {
         1800
+    }
+    pub fn shutdown_grace_secs() -> u64 {
+        30
     }
     pub fn upstream_timeout_secs() -> u64 {
         60
@@ -310,6 +320,9 @@ impl Config {
                 "must be at least 1 second",
             ));
         }
+        self.retention
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         if let Some(hook) = &self.hook {
             if !hook.listen.ip().is_loopback() {
                 return Err(invalid(

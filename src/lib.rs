@@ -3,11 +3,14 @@
 //! real address. See DESIGN.md (beside the repository) for the promises.
 
 pub mod address;
+pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod hook;
+pub mod logging;
 pub mod metrics;
 pub mod relay;
+pub mod retention;
 pub mod rewrite;
 pub mod smtp;
 pub mod store;

@@ -12,7 +12,8 @@ use anonrelay::config::Config;
 use anonrelay::hook::{self, Token};
 use anonrelay::metrics::Metrics;
 use anonrelay::relay::Relay;
-use anonrelay::smtp::{self, Server, SessionSettings};
+use anonrelay::retention;
+use anonrelay::smtp::{self, Server, SessionSettings, TlsHandle};
 use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
 use anonrelay::tokens::ServerSecret;
 use anonrelay::upstream::Upstream;
@@ -35,6 +36,12 @@ struct Cli {
 enum Command {
     /// Run the SMTP listener.
     Serve,
+    /// Erase log rows older than the retention once (for the systemd timer).
+    Prune {
+        /// Only count what would be erased.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Validate the configuration (and certificate, key, password files) and exit.
     CheckConfig,
     /// Manage conversations.
@@ -82,7 +89,7 @@ enum ConversationCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    anonrelay::logging::init();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -90,18 +97,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("ANONRELAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -115,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(serve(config))
         }
         Command::CheckConfig => check_config(&config, &cli.config),
+        Command::Prune { dry_run } => prune(&config, dry_run),
         Command::Conversation(command) => conversation(&config, command),
         Command::User(command) => user(&config, command),
         Command::Log { user } => {
@@ -161,6 +157,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.smtp.alias_domain.clone(),
         config.smtp.hostname.clone(),
     ));
+    let retention_task = tokio::spawn(retention::run(
+        Arc::clone(&relay.store),
+        config.retention.clone(),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let hook_task = match &config.hook {
         Some(hook_config) => {
@@ -188,13 +188,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             None
         }
     };
+    let tls_available = tls.is_some();
+    let tls = TlsHandle::new(tls);
+    // Installed even without TLS: an unhandled SIGHUP would kill the daemon.
+    tokio::spawn(reload_tls_on_sighup(tls.clone(), config.clone()));
     let server = Server {
         relay,
-        settings: Arc::new(SessionSettings::from_config(&config.smtp, tls.is_some())),
+        settings: Arc::new(SessionSettings::from_config(&config.smtp, tls_available)),
         tls,
         max_connections: config.smtp.limits.max_connections,
+        shutdown_grace: std::time::Duration::from_secs(config.smtp.limits.shutdown_grace_secs),
     };
+    // Under systemd (Type=notify): we are listening and ready.
+    if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %err, "could not notify systemd of readiness");
+    }
     server.run(listener, shutdown_signal()).await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    retention_task.abort();
     let _ = stop_tx.send(true);
     if let Some(task) = hook_task {
         if let Ok(Err(err)) = task.await {
@@ -203,6 +214,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("anonrelay stopped");
     Ok(())
+}
+
+/// Re-reads the STARTTLS certificate and key on SIGHUP; a bad pair is
+/// logged and the old one kept.
+async fn reload_tls_on_sighup(tls: TlsHandle, config: Config) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; certificate reload disabled");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let (Some(cert), Some(key)) = (&config.smtp.tls_cert, &config.smtp.tls_key) else {
+            continue;
+        };
+        match smtp::load_tls(cert, key) {
+            Ok(acceptor) => {
+                tls.replace(acceptor);
+                tracing::info!("TLS certificate reloaded");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "TLS certificate reload failed; keeping the old one")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -217,6 +252,25 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down: no new connections, finishing sessions in progress");
+}
+
+fn prune(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let store = Store::open(&config.store.path)?;
+    let cutoff = config.retention.cutoff(now_unix());
+    if dry_run {
+        let count = store.count_older(cutoff)?;
+        println!(
+            "would erase {count} log rows older than {} days",
+            config.retention.days
+        );
+    } else {
+        let count = store.prune_log(cutoff, config.retention.batch_rows)?;
+        println!(
+            "erased {count} log rows older than {} days",
+            config.retention.days
+        );
+    }
+    Ok(())
 }
 
 fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {

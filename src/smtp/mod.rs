@@ -89,11 +89,32 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsSetupError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The STARTTLS certificate, replaceable while running (SIGHUP) so a
+/// renewed certificate needs no restart.
+#[derive(Clone, Default)]
+pub struct TlsHandle(Arc<std::sync::RwLock<Option<TlsAcceptor>>>);
+
+impl TlsHandle {
+    pub fn new(acceptor: Option<TlsAcceptor>) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(acceptor)))
+    }
+
+    pub fn current(&self) -> Option<TlsAcceptor> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, acceptor: TlsAcceptor) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(acceptor);
+    }
+}
+
 pub struct Server {
     pub relay: Arc<Relay>,
     pub settings: Arc<SessionSettings>,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: TlsHandle,
     pub max_connections: usize,
+    /// How long sessions in progress may take to finish at shutdown.
+    pub shutdown_grace: Duration,
 }
 
 impl Server {
@@ -102,6 +123,7 @@ impl Server {
     pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
         let slots = Arc::new(Semaphore::new(self.max_connections));
         let this = Arc::new(self);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -126,14 +148,16 @@ impl Server {
             };
             let server = Arc::clone(&this);
             server.relay.metrics.sessions.inc();
+            let stop = stop_rx.clone();
             tokio::spawn(async move {
-                server.connection(stream).await;
+                server.connection(stream, stop).await;
                 drop(permit);
             });
         }
         drop(listener);
+        let _ = stop_tx.send(true);
         let all = u32::try_from(this.max_connections).unwrap_or(u32::MAX);
-        let grace = this.settings.data_timeout;
+        let grace = this.shutdown_grace;
         if tokio::time::timeout(grace, slots.acquire_many(all))
             .await
             .is_err()
@@ -142,15 +166,15 @@ impl Server {
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream) {
+    async fn connection(&self, mut stream: TcpStream, stop: tokio::sync::watch::Receiver<bool>) {
         let _ = stream.set_nodelay(true);
         let started = Instant::now();
-        let session = Session::new(&self.relay, &self.settings, false);
+        let session = Session::new(&self.relay, &self.settings, stop.clone(), false);
         let end = session.run(&mut stream, started).await;
         if !matches!(end, Ok(SessionEnd::StartTls)) {
             return;
         }
-        let Some(acceptor) = &self.tls else {
+        let Some(acceptor) = self.tls.current() else {
             return;
         };
         let handshake =
@@ -163,7 +187,7 @@ impl Server {
             }
             Err(_) => return,
         };
-        let session = Session::new(&self.relay, &self.settings, true);
+        let session = Session::new(&self.relay, &self.settings, stop, true);
         if let Err(err) = session.run(&mut tls_stream, started).await {
             tracing::debug!(error = %err, "TLS session ended with an error");
         }

@@ -47,6 +47,9 @@ enum Step {
 pub struct Session<'a> {
     relay: &'a Relay,
     settings: &'a SessionSettings,
+    /// Turns true when the daemon stops: idle sessions get 421 at once,
+    /// a message being received is finished first.
+    shutdown: tokio::sync::watch::Receiver<bool>,
     tls_active: bool,
     greeted: bool,
     transaction: Option<Transaction>,
@@ -58,10 +61,16 @@ pub struct Session<'a> {
 const READ_CHUNK: usize = 16 * 1024;
 
 impl<'a> Session<'a> {
-    pub fn new(relay: &'a Relay, settings: &'a SessionSettings, tls_active: bool) -> Self {
+    pub fn new(
+        relay: &'a Relay,
+        settings: &'a SessionSettings,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        tls_active: bool,
+    ) -> Self {
         Self {
             relay,
             settings,
+            shutdown,
             tls_active,
             greeted: false,
             transaction: None,
@@ -97,26 +106,31 @@ impl<'a> Session<'a> {
                 // dropped with `input` (the STARTTLS injection attack).
                 Step::StartTls => return Ok(SessionEnd::StartTls),
             }
-            let timeout = match self.phase {
-                Phase::Data(_) => self.settings.data_timeout,
-                _ => self.settings.command_timeout,
+            let receiving_data = matches!(self.phase, Phase::Data(_));
+            if *self.shutdown.borrow() && !receiving_data {
+                return closing(stream, Reply::SHUTTING_DOWN).await;
+            }
+            let timeout = if receiving_data {
+                self.settings.data_timeout
+            } else {
+                self.settings.command_timeout
             };
             let remaining = self
                 .settings
                 .session_timeout
                 .saturating_sub(started.elapsed());
-            let read = tokio::time::timeout(timeout.min(remaining), stream.read(&mut chunk)).await;
+            let read = tokio::time::timeout(timeout.min(remaining), stream.read(&mut chunk));
+            let read = tokio::select! {
+                read = read => read,
+                _ = self.shutdown.changed(), if !receiving_data => {
+                    return closing(stream, Reply::SHUTTING_DOWN).await;
+                }
+            };
             match read {
                 Ok(Ok(0)) => return Ok(SessionEnd::Closed),
                 Ok(Ok(n)) => input.extend_from_slice(&chunk[..n]),
                 Ok(Err(err)) => return Err(err),
-                Err(_) => {
-                    let mut out = Vec::new();
-                    Reply::TIMEOUT.write_to(&mut out);
-                    // The client may be gone; a failed write changes nothing.
-                    let _ = stream.write_all(&out).await;
-                    return Ok(SessionEnd::Closed);
-                }
+                Err(_) => return closing(stream, Reply::TIMEOUT).await,
             }
         }
     }
@@ -366,6 +380,18 @@ impl<'a> Session<'a> {
         Reply::READY_FOR_TLS.write_to(&mut self.out);
         Step::StartTls
     }
+}
+
+/// Sends a last 421 and ends the session; the client may already be gone.
+async fn closing<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    reply: Reply,
+) -> std::io::Result<SessionEnd> {
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.flush().await;
+    Ok(SessionEnd::Closed)
 }
 
 fn parse_error_reply(err: &ParseError) -> Reply {

@@ -447,6 +447,43 @@ impl Store {
         Ok(deleted == 1)
     }
 
+    /// Deletes log rows older than `cutoff` (unix seconds) in batches of
+    /// `batch` rows, each its own short transaction so SMTP's log writes
+    /// interleave, then checkpoints the WAL. Returns the rows deleted.
+    pub fn prune_log(&self, cutoff: i64, batch: usize) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = {
+                let conn = lock(&self.writer);
+                let deleted = conn
+                    .prepare_cached(
+                        "DELETE FROM message_log WHERE id IN
+                         (SELECT id FROM message_log WHERE sent_at < ?1 ORDER BY sent_at LIMIT ?2)",
+                    )?
+                    .execute(params![cutoff, batch as i64])?;
+                deleted
+            };
+            total += deleted;
+            if deleted < batch {
+                break;
+            }
+        }
+        if total > 0 {
+            checkpoint(&lock(&self.writer))?;
+        }
+        Ok(total)
+    }
+
+    /// How many log rows are older than `cutoff` (for `prune --dry-run`).
+    pub fn count_older(&self, cutoff: i64) -> Result<usize, StoreError> {
+        self.with_reader(|conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT count(*) FROM message_log WHERE sent_at < ?1")?
+                .query_row(params![cutoff], |row| row.get(0))?;
+            Ok(count as usize)
+        })
+    }
+
     /// Cheap liveness probe for /healthz.
     pub fn ping(&self) -> Result<(), StoreError> {
         self.with_reader(|conn| Ok(conn.query_row("SELECT count(*) FROM users", [], |_| Ok(()))?))
@@ -521,11 +558,7 @@ fn schema_steps() -> Vec<&'static str> {
         .collect()
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use crate::clock::now_unix;
 
 #[cfg(test)]
 mod tests;

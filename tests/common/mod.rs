@@ -104,6 +104,8 @@ pub struct Daemon {
     pub port: u16,
     pub config: PathBuf,
     pub guard: Option<Guard>,
+    /// Extra environment for `serve` and the CLI (e.g. the test clock).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct DaemonOptions {
@@ -167,6 +169,7 @@ path = "state/relay.db"
             port,
             config,
             guard: None,
+            env: Vec::new(),
         }
     }
 
@@ -183,6 +186,7 @@ path = "state/relay.db"
             .arg("--config")
             .arg(&self.config)
             .env("ANONRELAY_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -214,6 +218,16 @@ path = "state/relay.db"
         self.guard = None;
     }
 
+    /// Sends a signal to the running daemon.
+    pub fn signal(&self, name: &str) {
+        let guard = self.guard.as_ref().expect("daemon running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &guard.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
@@ -236,6 +250,7 @@ path = "state/relay.db"
             .args(args)
             .arg("--config")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run anonrelay")
     }
@@ -520,6 +535,16 @@ impl Sink {
 
     pub fn stop(&mut self) {
         self.guard = None;
+    }
+
+    /// Sends a signal to the running daemon.
+    pub fn signal(&self, name: &str) {
+        let guard = self.guard.as_ref().expect("daemon running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &guard.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
     }
 
     /// Dumped messages (smtp-sink's dump files hold the envelope as

@@ -1,0 +1,24 @@
+//! Wall-clock time in one place, so tests can move it.
+//!
+//! `ANONRELAY_TEST_NOW` (unix seconds), when set, fixes "now" for the whole
+//! process: log rows are stamped with it and retention counts from it. It
+//! exists for the retention tests; production never sets it.
+
+use std::sync::OnceLock;
+
+pub const TEST_NOW_ENV: &str = "ANONRELAY_TEST_NOW";
+
+pub fn now_unix() -> i64 {
+    static FIXED: OnceLock<Option<i64>> = OnceLock::new();
+    let fixed = FIXED.get_or_init(|| {
+        std::env::var(TEST_NOW_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    });
+    match fixed {
+        Some(now) => *now,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    }
+}

@@ -1,0 +1,131 @@
+//! Erasing metadata older than the retention: at `serve` start, then every
+//! `interval_secs`, and on demand through `anonrelay prune` (systemd timer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::clock::now_unix;
+use crate::store::{Store, StoreError};
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Log rows older than this many days are erased.
+    #[serde(default = "defaults::days")]
+    pub days: u32,
+    /// Seconds between passes inside `serve`; the policy allows at most a day.
+    #[serde(default = "defaults::interval_secs")]
+    pub interval_secs: u64,
+    /// Rows deleted per transaction, so SMTP never waits long for the writer.
+    #[serde(default = "defaults::batch_rows")]
+    pub batch_rows: usize,
+}
+
+mod defaults {
+    pub fn days() -> u32 {
+        90
+    }
+    pub fn interval_secs() -> u64 {
+        86_400
+    }
+    pub fn batch_rows() -> usize {
+        2_000
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            days: defaults::days(),
+            interval_secs: defaults::interval_secs(),
+            batch_rows: defaults::batch_rows(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Returns the offending key and what is wrong with it.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=3650).contains(&self.days) {
+            return Err((
+                "retention.days",
+                format!("{} is not between 1 and 3650", self.days),
+            ));
+        }
+        if !(60..=86_400).contains(&self.interval_secs) {
+            return Err((
+                "retention.interval_secs",
+                format!(
+                    "{} is not between 60 and 86400 (the policy promises a pass at least daily)",
+                    self.interval_secs
+                ),
+            ));
+        }
+        if !(100..=100_000).contains(&self.batch_rows) {
+            return Err((
+                "retention.batch_rows",
+                format!("{} is not between 100 and 100000", self.batch_rows),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rows with `sent_at` before this are older than the retention.
+    pub fn cutoff(&self, now: i64) -> i64 {
+        now - i64::from(self.days) * SECONDS_PER_DAY
+    }
+}
+
+/// One pass; returns the number of rows erased.
+pub async fn prune_once(store: &Arc<Store>, config: &RetentionConfig) -> Result<usize, StoreError> {
+    let cutoff = config.cutoff(now_unix());
+    let batch = config.batch_rows;
+    store
+        .call(move |store| store.prune_log(cutoff, batch))
+        .await
+}
+
+/// Prunes now and then every interval, until the task is dropped.
+pub async fn run(store: Arc<Store>, config: RetentionConfig) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(config.interval_secs));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match prune_once(&store, &config).await {
+            Ok(erased) => tracing::info!(erased, days = config.days, "retention pass done"),
+            Err(err) => {
+                tracing::error!(error = %err, "retention pass failed; will retry next interval")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_key() {
+        assert!(RetentionConfig::default().validate().is_ok());
+        let bad = RetentionConfig {
+            days: 0,
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "retention.days");
+        let bad = RetentionConfig {
+            interval_secs: 2 * 86_400,
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "retention.interval_secs");
+    }
+
+    #[test]
+    fn cutoff_counts_whole_days() {
+        let config = RetentionConfig::default();
+        assert_eq!(config.cutoff(100 * SECONDS_PER_DAY), 10 * SECONDS_PER_DAY);
+    }
+}
