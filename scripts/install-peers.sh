@@ -2,7 +2,7 @@
 # Installs the real peers the tests drive, from Debian's packages. Idempotent:
 # installs only what is missing. Needs root (or sudo) on a fresh machine.
 set -euo pipefail
-packages=(swaks postfix python3-aiosmtpd openssl sqlite3 curl)
+packages=(swaks postfix python3-aiosmtpd openssl sqlite3 curl systemd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -138,3 +138,64 @@ fn inbound_starttls_and_pipelining_with_swaks() {
     let delivered = wait_captured(&daemon.outbox(), 1);
     assert!(contains_ci(&delivered[0].1, "over TLS"));
 }
+
+#[test]
+fn sighup_reloads_the_tls_certificate() {
+    let base = tempfile::tempdir().unwrap();
+    let make = |name: &str| {
+        let dir = base.path().join(name);
+        let made = Command::new("bash")
+            .arg(repo().join("tests/peers/make-cert.sh"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(made.status.success());
+        dir
+    };
+    let (old, new) = (make("old"), make("new"));
+    let live = base.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let install = |from: &std::path::Path| {
+        for file in ["cert.pem", "key.pem"] {
+            std::fs::copy(from.join(file), live.join(file)).unwrap();
+        }
+    };
+    install(&old);
+    let mut options = DaemonOptions::outbox();
+    options.extra_smtp = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        live.join("cert.pem").display(),
+        live.join("key.pem").display()
+    );
+    let daemon = Daemon::start(options);
+    let tls_with = |ca: &std::path::Path| {
+        swaks(&[
+            "--server",
+            &daemon.server(),
+            "--tls",
+            "--tls-verify",
+            "--tls-ca-path",
+            &ca.join("ca.pem").display().to_string(),
+            "--tls-sni",
+            "localhost",
+            "--quit-after",
+            "TLS",
+        ])
+        .0
+    };
+    assert!(tls_with(&old));
+    assert!(
+        !tls_with(&new),
+        "the new CA must not verify the old certificate"
+    );
+    install(&new);
+    daemon.signal("HUP");
+    eventually("certificate reload", || {
+        daemon
+            .log()
+            .contains("TLS certificate reloaded")
+            .then_some(())
+    });
+    assert!(tls_with(&new), "after SIGHUP the new certificate is served");
+    assert!(!tls_with(&old));
+}

@@ -10,6 +10,7 @@ mod ids;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -453,6 +454,7 @@ impl Store {
     pub fn prune_log(&self, cutoff: i64, batch: usize) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
+            let started = std::time::Instant::now();
             let deleted = {
                 let conn = lock(&self.writer);
                 let deleted = conn
@@ -467,6 +469,14 @@ impl Store {
             if deleted < batch {
                 break;
             }
+            // Leave the write lock free for as long as the batch held it,
+            // so log writes of live SMTP sessions (in this process or in
+            // `serve` while the timer runs `prune`) get their turn.
+            std::thread::sleep(
+                started
+                    .elapsed()
+                    .clamp(Duration::from_millis(2), Duration::from_millis(100)),
+            );
         }
         if total > 0 {
             checkpoint(&lock(&self.writer))?;
