@@ -99,6 +99,29 @@ pub struct LimitsConfig {
     /// (idle ones get 421 at once). Keep below systemd's TimeoutStopSec.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// Largest header block of a message; over it: 552 5.3.4.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Transactions (MAIL commands) per connection; then 421 and close.
+    #[serde(default = "defaults::max_transactions_per_connection")]
+    pub max_transactions_per_connection: u32,
+    /// Concurrent connections from one client address; more: 421 4.7.0.
+    #[serde(default = "defaults::max_connections_per_client")]
+    pub max_connections_per_client: u32,
+    /// Messages (MAIL commands) per client address per minute; more: 450 4.7.1.
+    #[serde(default = "defaults::max_messages_per_client_per_minute")]
+    pub max_messages_per_client_per_minute: u32,
+    /// Refused recipients per client address per hour before every RCPT
+    /// gets 450 4.7.1 (slows alias guessing).
+    #[serde(default = "defaults::max_failed_rcpts_per_client_per_hour")]
+    pub max_failed_rcpts_per_client_per_hour: u32,
+    /// Messages accepted for one alias per hour; more: 450 4.7.1.
+    #[serde(default = "defaults::max_messages_per_alias_per_hour")]
+    pub max_messages_per_alias_per_hour: u32,
+    /// Message bytes all sessions together may hold in memory; a message
+    /// that would exceed it gets 452 4.3.1.
+    #[serde(default = "defaults::max_buffered_bytes")]
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -111,6 +134,13 @@ impl Default for LimitsConfig {
             data_timeout_secs: defaults::data_timeout_secs(),
             session_timeout_secs: defaults::session_timeout_secs(),
             shutdown_grace_secs: defaults::shutdown_grace_secs(),
+            max_header_bytes: defaults::max_header_bytes(),
+            max_transactions_per_connection: defaults::max_transactions_per_connection(),
+            max_connections_per_client: defaults::max_connections_per_client(),
+            max_messages_per_client_per_minute: defaults::max_messages_per_client_per_minute(),
+            max_failed_rcpts_per_client_per_hour: defaults::max_failed_rcpts_per_client_per_hour(),
+            max_messages_per_alias_per_hour: defaults::max_messages_per_alias_per_hour(),
+            max_buffered_bytes: defaults::max_buffered_bytes(),
         }
     }
 }
@@ -200,6 +230,27 @@ mod defaults {
     }
     pub fn session_timeout_secs() -> u64 {
         1800
+    }
+    pub fn max_header_bytes() -> usize {
+        102_400
+    }
+    pub fn max_transactions_per_connection() -> u32 {
+        50
+    }
+    pub fn max_connections_per_client() -> u32 {
+        20
+    }
+    pub fn max_messages_per_client_per_minute() -> u32 {
+        60
+    }
+    pub fn max_failed_rcpts_per_client_per_hour() -> u32 {
+        30
+    }
+    pub fn max_messages_per_alias_per_hour() -> u32 {
+        120
+    }
+    pub fn max_buffered_bytes() -> usize {
+        512 * 1024 * 1024
     }
     pub fn shutdown_grace_secs() -> u64 {
         30
@@ -307,6 +358,44 @@ impl Config {
         }
         if limits.max_connections == 0 {
             return Err(invalid("smtp.limits.max_connections", "must be at least 1"));
+        }
+        let positive: [(&'static str, u64); 6] = [
+            (
+                "smtp.limits.max_transactions_per_connection",
+                limits.max_transactions_per_connection.into(),
+            ),
+            (
+                "smtp.limits.max_connections_per_client",
+                limits.max_connections_per_client.into(),
+            ),
+            (
+                "smtp.limits.max_messages_per_client_per_minute",
+                limits.max_messages_per_client_per_minute.into(),
+            ),
+            (
+                "smtp.limits.max_failed_rcpts_per_client_per_hour",
+                limits.max_failed_rcpts_per_client_per_hour.into(),
+            ),
+            (
+                "smtp.limits.max_messages_per_alias_per_hour",
+                limits.max_messages_per_alias_per_hour.into(),
+            ),
+            ("smtp.limits.max_errors", limits.max_errors.into()),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(key, "must be at least 1"));
+        }
+        if limits.max_header_bytes < 1024 {
+            return Err(invalid(
+                "smtp.limits.max_header_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if limits.max_buffered_bytes < self.smtp.max_message_bytes {
+            return Err(invalid(
+                "smtp.limits.max_buffered_bytes",
+                "must be at least smtp.max_message_bytes, or no message at the size limit could ever be received",
+            ));
         }
         if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
             return Err(invalid(

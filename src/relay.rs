@@ -68,9 +68,9 @@ impl Relay {
 
     /// Checks, rewrites, delivers and logs one message. The returned reply
     /// is the final answer to DATA: 250 only after the upstream accepted.
-    pub async fn forward(&self, accepted: &Accepted, raw: &[u8]) -> Reply {
+    pub async fn forward(&self, accepted: &Accepted, raw: &[u8], max_header_bytes: usize) -> Reply {
         let route = &accepted.route;
-        let inspected = match rewrite::inspect(raw) {
+        let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
                 tracing::info!(alias = %route.alias, reason = %err, "message refused");

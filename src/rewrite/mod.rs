@@ -17,7 +17,7 @@ use mail_parser::MessageParser;
 
 use crate::tokens::MessageIdCipher;
 
-/// Postfix's default `header_size_limit`.
+/// Default header block limit: Postfix's default `header_size_limit`.
 pub const MAX_HEADER_BYTES: usize = 102_400;
 /// Longest subject kept in the metadata log (RFC 5322 line limit).
 const MAX_LOGGED_SUBJECT_CHARS: usize = 998;
@@ -65,8 +65,13 @@ pub struct Inspected<'a> {
 }
 
 pub fn inspect(raw: &[u8]) -> Result<Inspected<'_>, RewriteError> {
+    inspect_limited(raw, MAX_HEADER_BYTES)
+}
+
+/// [`inspect`] with a header block limit other than the default.
+pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<'_>, RewriteError> {
     check_line_endings(raw)?;
-    let split = headers::split(raw, MAX_HEADER_BYTES)?;
+    let split = headers::split(raw, max_header_bytes)?;
     let from_count = split.fields.iter().filter(|f| f.is("From")).count();
     if from_count > 1 {
         return Err(RewriteError::SeveralFrom);

@@ -8,6 +8,8 @@
 //! is what keeps SMTP smuggling out. smtp-proto's DataReceiver is not used
 //! because it accepts `CRLF . CR CRLF` as the end.
 
+use super::limits::Reservation;
+
 /// What the reader expects next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -30,26 +32,33 @@ pub enum DataOutcome {
     BareLineEnding,
     /// More bytes than the limit were received: refuse with 552 5.3.4.
     TooLarge,
+    /// All sessions together hold too much: refuse with 452 4.3.1.
+    OverBudget,
 }
 
 pub struct DataReader {
     state: State,
     bare_line_ending: bool,
     too_large: bool,
+    over_budget: bool,
     received: usize,
     limit: usize,
     body: Vec<u8>,
+    /// This message's share of the daemon-wide buffer budget.
+    reservation: Reservation,
 }
 
 impl DataReader {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(limit: usize, reservation: Reservation) -> Self {
         Self {
             state: State::LineStart,
             bare_line_ending: false,
             too_large: false,
+            over_budget: false,
             received: 0,
             limit,
-            body: Vec::with_capacity(limit.min(64 * 1024)),
+            body: Vec::new(),
+            reservation,
         }
     }
 
@@ -128,16 +137,26 @@ impl DataReader {
     }
 
     fn keep(&mut self, bytes: &[u8]) {
-        if self.too_large {
+        if self.too_large || self.over_budget {
             return;
         }
-        if self.body.len() + bytes.len() <= self.limit {
-            self.body.extend_from_slice(bytes);
-        } else {
+        let wanted = self.body.len() + bytes.len();
+        if wanted > self.limit {
             // Over the limit: stop storing, keep scanning for the end.
             self.too_large = true;
             self.body = Vec::new();
+        } else if !self.reservation.cover(wanted) {
+            self.over_budget = true;
+            self.body = Vec::new();
+        } else {
+            self.body.extend_from_slice(bytes);
         }
+    }
+
+    /// Hands over the reservation with the message, so the bytes stay
+    /// counted until the message is dropped.
+    pub fn into_reservation(self) -> Reservation {
+        self.reservation
     }
 
     fn finish(&mut self) -> DataOutcome {
@@ -146,6 +165,8 @@ impl DataReader {
             DataOutcome::BareLineEnding
         } else if self.too_large {
             DataOutcome::TooLarge
+        } else if self.over_budget {
+            DataOutcome::OverBudget
         } else {
             DataOutcome::Message(body)
         }
@@ -155,13 +176,32 @@ impl DataReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::limits::MemoryBudget;
+
+    fn reader(limit: usize) -> DataReader {
+        DataReader::new(limit, Reservation::new(MemoryBudget::new(usize::MAX / 2)))
+    }
 
     fn read_all(input: &[u8], limit: usize) -> (usize, Option<DataOutcome>) {
-        DataReader::new(limit).feed(input)
+        reader(limit).feed(input)
+    }
+
+    #[test]
+    fn over_the_shared_budget_is_refused_after_the_end() {
+        let budget = MemoryBudget::new(64 * 1024);
+        let mut input = vec![b'x'; 70_000];
+        input.extend_from_slice(b"\r\n.\r\n");
+        let mut reader = DataReader::new(1 << 20, Reservation::new(budget.clone()));
+        assert_eq!(
+            reader.feed(&input),
+            (input.len(), Some(DataOutcome::OverBudget))
+        );
+        drop(reader);
+        assert_eq!(budget.used(), 0);
     }
 
     fn read_split(input: &[u8], limit: usize, split: usize) -> (usize, Option<DataOutcome>) {
-        let mut reader = DataReader::new(limit);
+        let mut reader = reader(limit);
         let (first, done) = reader.feed(&input[..split]);
         if done.is_some() {
             return (first, done);
@@ -259,7 +299,7 @@ mod tests {
     fn size_is_counted_on_received_bytes() {
         let mut input = vec![b'x'; 2000];
         input.extend_from_slice(b"\r\n.\r\n");
-        let mut reader = DataReader::new(1000);
+        let mut reader = reader(1000);
         let (used, outcome) = reader.feed(&input);
         assert_eq!(used, input.len());
         assert_eq!(outcome, Some(DataOutcome::TooLarge));

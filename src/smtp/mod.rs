@@ -2,6 +2,7 @@
 //! per-connection session (see `session`).
 
 pub mod data;
+pub mod limits;
 pub mod reply;
 pub mod session;
 
@@ -17,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::SmtpConfig;
 use crate::relay::Relay;
+use limits::{ConnectionSlot, Limits};
 use reply::Reply;
 use session::{Session, SessionEnd};
 
@@ -29,6 +31,8 @@ pub struct SessionSettings {
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub session_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_transactions: u32,
     pub tls_available: bool,
 }
 
@@ -41,6 +45,8 @@ impl SessionSettings {
             command_timeout: config.limits.command_timeout(),
             data_timeout: config.limits.data_timeout(),
             session_timeout: config.limits.session_timeout(),
+            max_header_bytes: config.limits.max_header_bytes,
+            max_transactions: config.limits.max_transactions_per_connection,
             tls_available,
         }
     }
@@ -112,6 +118,7 @@ pub struct Server {
     pub relay: Arc<Relay>,
     pub settings: Arc<SessionSettings>,
     pub tls: TlsHandle,
+    pub limits: Arc<Limits>,
     pub max_connections: usize,
     /// How long sessions in progress may take to finish at shutdown.
     pub shutdown_grace: Duration,
@@ -130,8 +137,8 @@ impl Server {
                 accepted = listener.accept() => accepted,
                 () = &mut shutdown => break,
             };
-            let stream = match accepted {
-                Ok((stream, _peer)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %err, "accept failed");
@@ -146,11 +153,18 @@ impl Server {
                 tokio::spawn(refuse(stream, Reply::TOO_MANY_CONNECTIONS));
                 continue;
             };
+            let Some(slot) = this.limits.admit(peer.ip()) else {
+                this.relay
+                    .metrics
+                    .rejected(Reply::TOO_MANY_CLIENT_CONNECTIONS.metric_reason());
+                tokio::spawn(refuse(stream, Reply::TOO_MANY_CLIENT_CONNECTIONS));
+                continue;
+            };
             let server = Arc::clone(&this);
             server.relay.metrics.sessions.inc();
             let stop = stop_rx.clone();
             tokio::spawn(async move {
-                server.connection(stream, stop).await;
+                server.connection(stream, slot, stop).await;
                 drop(permit);
             });
         }
@@ -166,10 +180,23 @@ impl Server {
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, stop: tokio::sync::watch::Receiver<bool>) {
+    async fn connection(
+        &self,
+        mut stream: TcpStream,
+        slot: ConnectionSlot,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let _ = stream.set_nodelay(true);
         let started = Instant::now();
-        let session = Session::new(&self.relay, &self.settings, stop.clone(), false);
+        let client = slot.client;
+        let session = Session::new(
+            &self.relay,
+            &self.settings,
+            &self.limits,
+            client,
+            stop.clone(),
+            false,
+        );
         let end = session.run(&mut stream, started).await;
         if !matches!(end, Ok(SessionEnd::StartTls)) {
             return;
@@ -187,7 +214,14 @@ impl Server {
             }
             Err(_) => return,
         };
-        let session = Session::new(&self.relay, &self.settings, stop, true);
+        let session = Session::new(
+            &self.relay,
+            &self.settings,
+            &self.limits,
+            client,
+            stop,
+            true,
+        );
         if let Err(err) = session.run(&mut tls_stream, started).await {
             tracing::debug!(error = %err, "TLS session ended with an error");
         }

@@ -29,7 +29,11 @@ impl Reply {
             Reply::BARE_LINE_ENDING => "bare_line_ending",
             Reply::MALFORMED_HEADER | Reply::BAD_FROM => "malformed_message",
             Reply::UPSTREAM_TEMPORARY | Reply::UPSTREAM_PERMANENT => "upstream",
-            Reply::TOO_MANY_CONNECTIONS => "too_many_connections",
+            Reply::TOO_MANY_CONNECTIONS | Reply::TOO_MANY_CLIENT_CONNECTIONS => {
+                "too_many_connections"
+            }
+            Reply::RATE_LIMITED => "rate_limited",
+            Reply::OVER_BUDGET => "over_memory_budget",
             _ => "protocol",
         }
     }
@@ -75,6 +79,17 @@ impl Reply {
     pub const LOCAL_ERROR: Reply = Reply::new(451, "4.3.0 Local error, please try again later");
     pub const TOO_MANY_CONNECTIONS: Reply =
         Reply::new(421, "4.7.0 Too many connections, try again later");
+    pub const TOO_MANY_CLIENT_CONNECTIONS: Reply = Reply::new(
+        421,
+        "4.7.0 Too many connections from your address, try again later",
+    );
+    pub const TOO_MANY_TRANSACTIONS: Reply = Reply::new(
+        421,
+        "4.7.0 Too many messages in one connection, please reconnect",
+    );
+    pub const RATE_LIMITED: Reply = Reply::new(450, "4.7.1 Rate limit reached, try again later");
+    pub const OVER_BUDGET: Reply =
+        Reply::new(452, "4.3.1 Insufficient system resources, try again later");
     pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0 Too many errors, closing connection");
     pub const TIMEOUT: Reply = Reply::new(421, "4.4.2 Timeout, closing connection");
     pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2 Service shutting down");

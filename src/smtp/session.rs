@@ -3,12 +3,14 @@
 //! client bytes into replies. Pipelined commands are answered in order and
 //! the replies flushed together before we wait for more input.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use smtp_proto::{Error as ParseError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::data::{DataOutcome, DataReader};
+use super::limits::{Limits, Reservation};
 use super::reply::Reply;
 use super::SessionSettings;
 use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
@@ -47,6 +49,10 @@ enum Step {
 pub struct Session<'a> {
     relay: &'a Relay,
     settings: &'a SessionSettings,
+    limits: &'a Limits,
+    /// Key for the per-client limits only: never logged, never stored.
+    client: IpAddr,
+    transactions: u32,
     /// Turns true when the daemon stops: idle sessions get 421 at once,
     /// a message being received is finished first.
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -64,12 +70,17 @@ impl<'a> Session<'a> {
     pub fn new(
         relay: &'a Relay,
         settings: &'a SessionSettings,
+        limits: &'a Limits,
+        client: IpAddr,
         shutdown: tokio::sync::watch::Receiver<bool>,
         tls_active: bool,
     ) -> Self {
         Self {
             relay,
             settings,
+            limits,
+            client,
+            transactions: 0,
             shutdown,
             tls_active,
             greeted: false,
@@ -150,7 +161,12 @@ impl<'a> Session<'a> {
                     let Some(outcome) = outcome else {
                         break Step::Continue;
                     };
-                    self.phase = Phase::Command;
+                    // The message's memory stays reserved until it is forwarded.
+                    let _held: Option<Reservation> =
+                        match std::mem::replace(&mut self.phase, Phase::Command) {
+                            Phase::Data(reader) => Some(reader.into_reservation()),
+                            _ => None,
+                        };
                     let reply = self.finish_data(outcome).await;
                     if let Some(step) = self.reply(reply) {
                         break step;
@@ -222,6 +238,10 @@ impl<'a> Session<'a> {
         match request {
             Ok(Request::Ehlo { host }) => self.hello(&host, true),
             Ok(Request::Helo { host }) => self.hello(&host, false),
+            Ok(Request::Mail { .. }) if self.transactions >= self.settings.max_transactions => {
+                Reply::TOO_MANY_TRANSACTIONS.write_to(&mut self.out);
+                Step::Close
+            }
             Ok(Request::Mail { from }) => {
                 let reply = self.mail(&from.address, from.size);
                 self.reply_step(reply)
@@ -303,6 +323,14 @@ impl<'a> Session<'a> {
                 Err(_) => return Reply::BAD_SENDER,
             }
         };
+        if !self
+            .limits
+            .client_messages
+            .try_take(&self.client, Instant::now())
+        {
+            return Reply::RATE_LIMITED;
+        }
+        self.transactions += 1;
         self.transaction = Some(Transaction {
             sender,
             recipient: None,
@@ -311,9 +339,26 @@ impl<'a> Session<'a> {
     }
 
     async fn rcpt(&mut self, line: &[u8]) -> Reply {
-        let Some(transaction) = &self.transaction else {
+        if self.transaction.is_none() {
             return Reply::NEED_MAIL;
-        };
+        }
+        if self
+            .limits
+            .client_failed_rcpts
+            .exhausted(&self.client, Instant::now())
+        {
+            return Reply::RATE_LIMITED;
+        }
+        let reply = self.judge_rcpt(line).await;
+        if matches!(reply, Reply::RELAY_DENIED | Reply::NO_SUCH_RECIPIENT) {
+            self.limits
+                .client_failed_rcpts
+                .record(&self.client, Instant::now());
+        }
+        reply
+    }
+
+    async fn judge_rcpt(&mut self, line: &[u8]) -> Reply {
         let Some(path) = raw_rcpt_path(line) else {
             return Reply::SYNTAX;
         };
@@ -324,7 +369,11 @@ impl<'a> Session<'a> {
         if let Err(err) = Request::parse(&mut line.iter()) {
             return parse_error_reply(&err);
         }
-        if transaction.recipient.is_some() {
+        if self
+            .transaction
+            .as_ref()
+            .is_some_and(|t| t.recipient.is_some())
+        {
             return Reply::ONE_RECIPIENT;
         }
         if !is_alias_shape(&local) {
@@ -338,6 +387,13 @@ impl<'a> Session<'a> {
                 return Reply::LOCAL_ERROR;
             }
         };
+        if !self
+            .limits
+            .alias_messages
+            .try_take(&route.alias, Instant::now())
+        {
+            return Reply::RATE_LIMITED;
+        }
         let Some(transaction) = &mut self.transaction else {
             return Reply::NEED_MAIL;
         };
@@ -352,7 +408,11 @@ impl<'a> Session<'a> {
                 recipient: None, ..
             }) => self.reply_step(Reply::NEED_RCPT),
             Some(_) => {
-                self.phase = Phase::Data(DataReader::new(self.settings.max_message_bytes));
+                let reservation = Reservation::new(self.limits.memory.clone());
+                self.phase = Phase::Data(DataReader::new(
+                    self.settings.max_message_bytes,
+                    reservation,
+                ));
                 self.reply_step(Reply::START_DATA)
             }
         }
@@ -366,7 +426,12 @@ impl<'a> Session<'a> {
         match outcome {
             DataOutcome::BareLineEnding => Reply::BARE_LINE_ENDING,
             DataOutcome::TooLarge => Reply::TOO_BIG,
-            DataOutcome::Message(message) => self.relay.forward(&accepted, &message).await,
+            DataOutcome::OverBudget => Reply::OVER_BUDGET,
+            DataOutcome::Message(message) => {
+                self.relay
+                    .forward(&accepted, &message, self.settings.max_header_bytes)
+                    .await
+            }
         }
     }
 

@@ -1,0 +1,275 @@
+//! Abuse limits that span sessions: connections per client, message and
+//! failed-recipient rates per client, message rate per alias, and a cap on
+//! the bytes all sessions may buffer. Client addresses live only here, in
+//! memory, as map keys that expire with their window; they are never
+//! logged or stored.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::LimitsConfig;
+
+/// Fixed-window counters per key. Entries whose window has passed are
+/// dropped on the next sweep, so the map only holds recent clients.
+pub struct WindowCounter<K> {
+    window: Duration,
+    limit: u32,
+    entries: Mutex<HashMap<K, (Instant, u32)>>,
+}
+
+/// Sweep stale entries once the map holds this many keys.
+const SWEEP_AT: usize = 4096;
+
+impl<K: Eq + Hash + Clone> WindowCounter<K> {
+    pub fn new(window: Duration, limit: u32) -> Self {
+        Self {
+            window,
+            limit,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_entry<T>(&self, key: &K, now: Instant, f: impl FnOnce(&mut u32) -> T) -> T {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= SWEEP_AT {
+            let window = self.window;
+            entries.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = entries.entry(key.clone()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        f(&mut entry.1)
+    }
+
+    /// Counts one event; false if the key already used its allowance.
+    pub fn try_take(&self, key: &K, now: Instant) -> bool {
+        let limit = self.limit;
+        self.with_entry(key, now, |count| {
+            if *count >= limit {
+                false
+            } else {
+                *count += 1;
+                true
+            }
+        })
+    }
+
+    /// Counts one event without refusing it (e.g. a failed RCPT).
+    pub fn record(&self, key: &K, now: Instant) {
+        self.with_entry(key, now, |count| *count = count.saturating_add(1));
+    }
+
+    /// Whether the key has used up its allowance in the current window.
+    pub fn exhausted(&self, key: &K, now: Instant) -> bool {
+        let limit = self.limit;
+        self.with_entry(key, now, |count| *count >= limit)
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Bytes buffered by all sessions together (message bodies being received).
+/// Reservations are returned when their [`Reservation`] drops.
+pub struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryBudget {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn try_reserve(&self, bytes: usize) -> bool {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = used.checked_add(bytes).filter(|n| *n <= self.limit) else {
+                return false;
+            };
+            match self
+                .used
+                .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => used = actual,
+            }
+        }
+    }
+}
+
+/// One session's share of the budget; grows in steps, returned on drop.
+pub struct Reservation {
+    budget: Arc<MemoryBudget>,
+    held: usize,
+}
+
+/// Reservations grow in steps this large, to keep atomics off the per-byte path.
+const RESERVE_STEP: usize = 64 * 1024;
+
+impl Reservation {
+    pub fn new(budget: Arc<MemoryBudget>) -> Self {
+        Self { budget, held: 0 }
+    }
+
+    /// Makes sure `total` bytes are covered; false if the budget is spent.
+    pub fn cover(&mut self, total: usize) -> bool {
+        if total <= self.held {
+            return true;
+        }
+        let wanted = (total - self.held).div_ceil(RESERVE_STEP) * RESERVE_STEP;
+        if self.budget.try_reserve(wanted) {
+            self.held += wanted;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.held, Ordering::AcqRel);
+    }
+}
+
+/// All cross-session limits of one listener.
+pub struct Limits {
+    pub per_client_connections: u32,
+    connections: Mutex<HashMap<IpAddr, u32>>,
+    pub client_messages: WindowCounter<IpAddr>,
+    pub client_failed_rcpts: WindowCounter<IpAddr>,
+    pub alias_messages: WindowCounter<String>,
+    pub memory: Arc<MemoryBudget>,
+}
+
+impl Limits {
+    pub fn from_config(config: &LimitsConfig) -> Arc<Self> {
+        Arc::new(Self {
+            per_client_connections: config.max_connections_per_client,
+            connections: Mutex::new(HashMap::new()),
+            client_messages: WindowCounter::new(
+                Duration::from_secs(60),
+                config.max_messages_per_client_per_minute,
+            ),
+            client_failed_rcpts: WindowCounter::new(
+                Duration::from_secs(3600),
+                config.max_failed_rcpts_per_client_per_hour,
+            ),
+            alias_messages: WindowCounter::new(
+                Duration::from_secs(3600),
+                config.max_messages_per_alias_per_hour,
+            ),
+            memory: MemoryBudget::new(config.max_buffered_bytes),
+        })
+    }
+
+    /// Admits one more connection from `client`, or None over the limit.
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<ConnectionSlot> {
+        let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let count = connections.entry(client).or_insert(0);
+        if *count >= self.per_client_connections {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            limits: Arc::clone(self),
+            client,
+        })
+    }
+}
+
+/// A client's connection slot; released (and forgotten at zero) on drop.
+pub struct ConnectionSlot {
+    limits: Arc<Limits>,
+    pub client: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut connections = self
+            .limits
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = connections.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                connections.remove(&self.client);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_counter_limits_and_expires() {
+        let counter = WindowCounter::new(Duration::from_secs(60), 2);
+        let start = Instant::now();
+        assert!(counter.try_take(&1, start));
+        assert!(counter.try_take(&1, start));
+        assert!(!counter.try_take(&1, start));
+        assert!(counter.try_take(&2, start), "other keys are independent");
+        assert!(
+            counter.try_take(&1, start + Duration::from_secs(61)),
+            "a new window"
+        );
+    }
+
+    #[test]
+    fn stale_entries_are_swept() {
+        let counter = WindowCounter::new(Duration::from_secs(1), 5);
+        let start = Instant::now();
+        for key in 0..SWEEP_AT {
+            counter.record(&key, start);
+        }
+        counter.record(&usize::MAX, start + Duration::from_secs(2));
+        assert_eq!(counter.tracked(), 1);
+    }
+
+    #[test]
+    fn memory_budget_is_shared_and_returned() {
+        let budget = MemoryBudget::new(RESERVE_STEP * 2);
+        let mut a = Reservation::new(Arc::clone(&budget));
+        let mut b = Reservation::new(Arc::clone(&budget));
+        assert!(a.cover(10));
+        assert!(a.cover(RESERVE_STEP));
+        assert!(b.cover(RESERVE_STEP));
+        assert!(!b.cover(RESERVE_STEP + 1), "budget spent");
+        drop(a);
+        assert!(b.cover(RESERVE_STEP + 1));
+        drop(b);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn connection_slots_count_per_client() {
+        let limits = Limits::from_config(&LimitsConfig {
+            max_connections_per_client: 2,
+            ..LimitsConfig::default()
+        });
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let one = limits.admit(ip).unwrap();
+        let _two = limits.admit(ip).unwrap();
+        assert!(limits.admit(ip).is_none());
+        assert!(limits.admit("192.0.2.2".parse().unwrap()).is_some());
+        drop(one);
+        assert!(limits.admit(ip).is_some());
+    }
+}
