@@ -194,8 +194,15 @@ impl<'a> Session<'a> {
                             }
                         }
                         None if pending.len() >= max => {
-                            consumed += pending.len();
-                            self.phase = Phase::SkipLine;
+                            // Drop the over-long line: up to its LF if it is
+                            // here, else everything and the rest as it comes.
+                            match pending.iter().position(|&b| b == b'\n') {
+                                Some(end) => consumed += end + 1,
+                                None => {
+                                    consumed += pending.len();
+                                    self.phase = Phase::SkipLine;
+                                }
+                            }
                             if let Some(step) = self.reply(Reply::LINE_TOO_LONG) {
                                 break step;
                             }

@@ -1,0 +1,477 @@
+//! Hostile clients: SMTP smuggling, open-relay probes, every limit with its
+//! documented reply, pipelining and the STARTTLS injection. These dialogs
+//! need exact bytes, so they are written with a raw socket.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+const BOB: &str = "bob@b-mail.example";
+
+struct Client {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Client {
+    fn connect(daemon: &Daemon) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", daemon.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut client = Self {
+            stream,
+            pending: Vec::new(),
+        };
+        let greeting = client.reply();
+        assert!(greeting.starts_with("220"), "{greeting}");
+        client
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// The next complete reply (its last line), or "EOF".
+    fn reply(&mut self) -> String {
+        loop {
+            if let Some(end) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.pending.drain(..end + 2).collect();
+                let line = String::from_utf8_lossy(&line[..line.len() - 2]).into_owned();
+                if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                    return line;
+                }
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return "EOF".into(),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    fn start_transaction(&mut self, alias: &str) {
+        for (line, code) in [
+            ("EHLO client.example".to_owned(), "250"),
+            (format!("MAIL FROM:<{BOB}>"), "250"),
+            (format!("RCPT TO:<{alias}>"), "250"),
+            ("DATA".to_owned(), "354"),
+        ] {
+            let reply = self.command(&line);
+            assert!(reply.starts_with(code), "{line}: {reply}");
+        }
+    }
+}
+
+fn setup(extra_limits: &str) -> (Daemon, Conversation) {
+    let mut options = DaemonOptions::outbox();
+    options.extra_smtp = format!("[smtp.limits]\n{extra_limits}");
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    (daemon, conv)
+}
+
+#[test]
+fn smuggled_end_of_data_variants_never_split_a_message() {
+    let (daemon, conv) = setup("max_errors = 1000");
+    let variants: [&[u8]; 11] = [
+        b"\n.\n",
+        b"\n.\r\n",
+        b"\r.\n",
+        b"\r.\r",
+        b"\r.\r\n",
+        b"\r\n.\n",
+        b"\r\n.\r",
+        b"\r\n.\r\r\n",
+        b"\r\r\n.\r\r\n",
+        b"\r\n\x00.\r\n",
+        b"\r\n.\x00\r\n",
+    ];
+    for (index, variant) in variants.iter().enumerate() {
+        let mut client = Client::connect(&daemon);
+        client.start_transaction(&conv.alias_a);
+        let mut payload = format!("Subject: variant {index}\r\n\r\nfirst message").into_bytes();
+        payload.extend_from_slice(variant);
+        payload.extend_from_slice(
+            format!("MAIL FROM:<{BOB}>\r\nRCPT TO:<{}>\r\nDATA\r\nSubject: SMUGGLED\r\n\r\nsmuggled body\r\n.\r\n", conv.alias_a)
+                .as_bytes(),
+        );
+        client.send(&payload);
+        let reply = client.reply();
+        // Whatever the variant, the smuggled commands were data, and the
+        // message (with its bare CR/LF, or a NUL-hidden dot) is one message.
+        assert!(
+            reply.starts_with("550 5.5.2") || reply.starts_with("250"),
+            "variant {variant:?}: {reply}"
+        );
+        let after = client.command("NOOP");
+        assert!(
+            after.starts_with("250"),
+            "variant {variant:?}: the session must be in command state: {after}"
+        );
+        client.command("QUIT");
+    }
+    let delivered = captured(&daemon.outbox());
+    assert!(
+        delivered.len() <= 2,
+        "only the NUL variants may pass, as one message each: {}",
+        delivered.len()
+    );
+    for (_, message) in &delivered {
+        anonrelay::rewrite::check_line_endings(message).expect("no stray CR or LF forwarded");
+        assert!(
+            !header_block(message).contains("SMUGGLED"),
+            "a smuggled message header became a message"
+        );
+        let text = String::from_utf8_lossy(message);
+        assert!(
+            text.contains("smuggled body"),
+            "the smuggled part stays inside the one message"
+        );
+    }
+}
+
+#[test]
+fn end_of_data_split_across_reads_is_still_one_message() {
+    let (daemon, conv) = setup("");
+    let terminator = b"\r\n.\r\n";
+    for split in 1..terminator.len() {
+        let mut client = Client::connect(&daemon);
+        client.start_transaction(&conv.alias_a);
+        client.send(format!("Subject: split {split}\r\n\r\nbody").as_bytes());
+        client.send(&terminator[..split]);
+        // A pause so the halves arrive in separate reads (nothing is timed).
+        std::thread::sleep(Duration::from_millis(50));
+        client.send(&terminator[split..]);
+        let reply = client.reply();
+        assert!(reply.starts_with("250"), "split at {split}: {reply}");
+    }
+    assert_eq!(captured(&daemon.outbox()).len(), terminator.len() - 1);
+}
+
+/// The relay probes of nmap's smtp-open-relay script, with this relay's
+/// domain and IP. None may be accepted.
+#[test]
+fn open_relay_probes_are_refused() {
+    let (daemon, _conv) = setup("");
+    let domain = ALIAS_DOMAIN;
+    let ip = "[127.0.0.1]";
+    let target = "relaytest@nmap.scanme.org";
+    let (user, host) = target.split_once('@').unwrap();
+    let probes: Vec<(String, String)> = vec![
+        ("<>".into(), format!("<{target}>")),
+        (format!("<antispam@{domain}>"), format!("<{target}>")),
+        (format!("<antispam@{ip}>"), format!("<{target}>")),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<{user}%{host}@{domain}>"),
+        ),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<{user}%{host}@{ip}>"),
+        ),
+        (format!("<antispam@{domain}>"), format!("<\"{target}\">")),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<\"{user}%{host}\">"),
+        ),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<{target}@{domain}>"),
+        ),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<\"{target}\"@{domain}>"),
+        ),
+        (format!("<antispam@{domain}>"), format!("<{target}@{ip}>")),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<@{domain}:{target}>"),
+        ),
+        (format!("<antispam@{domain}>"), format!("<@{ip}:{target}>")),
+        (format!("<antispam@{domain}>"), format!("<{host}!{user}>")),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<{host}!{user}@{domain}>"),
+        ),
+        (
+            format!("<antispam@{domain}>"),
+            format!("<{host}!{user}@{ip}>"),
+        ),
+        (format!("<antispam@{domain}>"), format!("<{user}@{ip}>")),
+    ];
+    assert_eq!(probes.len(), 16);
+    for (from, to) in probes {
+        let mut client = Client::connect(&daemon);
+        client.command("EHLO nmap.scanme.org");
+        let mail = client.command(&format!("MAIL FROM:{from}"));
+        if mail.starts_with('5') {
+            // An IP-literal sender is refused already; the probe ends here.
+            assert!(mail.starts_with("501 5.1.7"), "MAIL FROM:{from} got {mail}");
+            continue;
+        }
+        let reply = client.command(&format!("RCPT TO:{to}"));
+        assert!(
+            reply.starts_with("554 5.7.1"),
+            "MAIL FROM:{from} RCPT TO:{to} got {reply}"
+        );
+    }
+    assert!(captured(&daemon.outbox()).is_empty());
+}
+
+#[test]
+fn command_line_length_and_error_limits() {
+    let (daemon, _conv) = setup("max_line_length = 600\nmax_errors = 3");
+    let mut client = Client::connect(&daemon);
+    let long = format!("NOOP {}", "x".repeat(700));
+    assert!(client.command(&long).starts_with("500 5.5.2"));
+    assert!(
+        client.command("NOOP").starts_with("250"),
+        "the session goes on after a long line"
+    );
+    assert!(client.command("BOGUS").starts_with("500 5.5.1"));
+    // The third error is answered, then the session is closed with 421.
+    assert!(client.command("BOGUS").starts_with("500 5.5.1"));
+    let last = client.reply();
+    assert!(last.starts_with("421 4.7.0"), "{last}");
+    assert_eq!(client.reply(), "EOF");
+}
+
+#[test]
+fn transactions_per_connection_are_limited() {
+    let (daemon, _conv) = setup("max_transactions_per_connection = 2");
+    let mut client = Client::connect(&daemon);
+    client.command("EHLO c.example");
+    for _ in 0..2 {
+        assert!(client
+            .command(&format!("MAIL FROM:<{BOB}>"))
+            .starts_with("250"));
+        client.command("RSET");
+    }
+    assert!(client
+        .command(&format!("MAIL FROM:<{BOB}>"))
+        .starts_with("421 4.7.0"));
+    assert_eq!(client.reply(), "EOF");
+}
+
+#[test]
+fn connection_limits_total_and_per_client() {
+    let (daemon, _conv) = setup("max_connections = 3\nmax_connections_per_client = 2");
+    let _a = Client::connect(&daemon);
+    let _b = Client::connect(&daemon);
+    let mut third = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    let mut text = String::new();
+    third.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("421 4.7.0"), "{text}");
+
+    let (daemon, _conv) = setup("max_connections = 2\nmax_connections_per_client = 5");
+    let _a = Client::connect(&daemon);
+    let _b = Client::connect(&daemon);
+    let mut third = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    let mut text = String::new();
+    third.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("421 4.7.0 Too many connections"), "{text}");
+}
+
+#[test]
+fn message_rates_per_client_and_per_alias() {
+    let (daemon, conv) = setup("max_messages_per_client_per_minute = 2\nmax_errors = 100");
+    let mut client = Client::connect(&daemon);
+    client.command("EHLO c.example");
+    for _ in 0..2 {
+        assert!(client
+            .command(&format!("MAIL FROM:<{BOB}>"))
+            .starts_with("250"));
+        client.command("RSET");
+    }
+    assert!(client
+        .command(&format!("MAIL FROM:<{BOB}>"))
+        .starts_with("450 4.7.1"));
+
+    let (daemon, conv2) = setup("max_messages_per_alias_per_hour = 2\nmax_errors = 100");
+    let _ = conv;
+    let mut client = Client::connect(&daemon);
+    client.command("EHLO c.example");
+    for round in 0..3 {
+        assert!(client
+            .command(&format!("MAIL FROM:<{BOB}>"))
+            .starts_with("250"));
+        let reply = client.command(&format!("RCPT TO:<{}>", conv2.alias_a));
+        let expected = if round < 2 { "250" } else { "450 4.7.1" };
+        assert!(reply.starts_with(expected), "round {round}: {reply}");
+        client.command("RSET");
+    }
+    // The other alias of the conversation has its own allowance.
+    client.command(&format!("MAIL FROM:<{BOB}>"));
+    assert!(client
+        .command(&format!("RCPT TO:<{}>", conv2.alias_b))
+        .starts_with("250"));
+}
+
+#[test]
+fn failed_recipients_slow_alias_guessing() {
+    let (daemon, conv) = setup("max_failed_rcpts_per_client_per_hour = 3\nmax_errors = 100");
+    let mut client = Client::connect(&daemon);
+    client.command("EHLO c.example");
+    client.command(&format!("MAIL FROM:<{BOB}>"));
+    for guess in [
+        "aaaaaaaaaaaaaaaaaaaa",
+        "bbbbbbbbbbbbbbbbbbbb",
+        "cccccccccccccccccccc",
+    ] {
+        assert!(client
+            .command(&format!("RCPT TO:<{guess}@{ALIAS_DOMAIN}>"))
+            .starts_with("550 5.1.1"));
+    }
+    // Even a right guess is now answered "later": guessing gains nothing.
+    let reply = client.command(&format!("RCPT TO:<{}>", conv.alias_a));
+    assert!(reply.starts_with("450 4.7.1"), "{reply}");
+    // A new connection from the same client is still limited.
+    let mut again = Client::connect(&daemon);
+    again.command("EHLO c.example");
+    again.command(&format!("MAIL FROM:<{BOB}>"));
+    assert!(again
+        .command(&format!("RCPT TO:<{}>", conv.alias_a))
+        .starts_with("450 4.7.1"));
+}
+
+#[test]
+fn header_block_limit() {
+    let (daemon, conv) = setup("max_header_bytes = 2048");
+    let mut client = Client::connect(&daemon);
+    client.start_transaction(&conv.alias_a);
+    client.send(
+        format!(
+            "Subject: x\r\nX-Filler: {}\r\n\r\nbody\r\n.\r\n",
+            "y".repeat(3000)
+        )
+        .as_bytes(),
+    );
+    assert!(client.reply().starts_with("552 5.3.4"));
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let (daemon, conv) =
+        setup("command_timeout_secs = 1\ndata_timeout_secs = 1\nsession_timeout_secs = 3");
+    // Idle at the command prompt.
+    let mut idle = Client::connect(&daemon);
+    assert!(idle.reply().starts_with("421 4.4.2"));
+    // Stalled inside DATA.
+    let mut stalled = Client::connect(&daemon);
+    stalled.start_transaction(&conv.alias_a);
+    stalled.send(b"Subject: slow\r\n");
+    assert!(stalled.reply().starts_with("421 4.4.2"));
+    // A trickle that beats every per-read timeout still hits the session cap.
+    let mut trickle = Client::connect(&daemon);
+    let mut last = String::new();
+    for _ in 0..20 {
+        last = trickle.command("NOOP");
+        if !last.starts_with("250") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(last.starts_with("421 4.4.2") || last == "EOF", "{last}");
+    assert!(captured(&daemon.outbox()).is_empty());
+}
+
+#[test]
+fn buffered_bytes_across_sessions_are_capped() {
+    let mut options = DaemonOptions::outbox();
+    options.max_message_bytes = 1024 * 1024;
+    options.extra_smtp = "[smtp.limits]\nmax_buffered_bytes = 1048576".into();
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    let chunk = format!("{}\r\n", "z".repeat(998));
+    let body = |kib: usize| chunk.repeat(kib);
+    let mut first = Client::connect(&daemon);
+    first.start_transaction(&conv.alias_a);
+    first.send(b"Subject: first\r\n\r\n");
+    first.send(body(700).as_bytes());
+    let mut second = Client::connect(&daemon);
+    second.start_transaction(&conv.alias_a);
+    second.send(b"Subject: second\r\n\r\n");
+    second.send(body(700).as_bytes());
+    second.send(b".\r\n");
+    assert!(
+        second.reply().starts_with("452 4.3.1"),
+        "the shared budget is held by the first message"
+    );
+    first.send(b".\r\n");
+    assert!(first.reply().starts_with("250"));
+    // Once the first message is gone, the budget is free again.
+    let mut third = Client::connect(&daemon);
+    third.start_transaction(&conv.alias_a);
+    third.send(b"Subject: third\r\n\r\n");
+    third.send(body(700).as_bytes());
+    third.send(b".\r\n");
+    assert!(third.reply().starts_with("250"));
+}
+
+#[test]
+fn pipelined_commands_and_early_body_are_answered_in_order() {
+    let (daemon, conv) = setup("");
+    let mut client = Client::connect(&daemon);
+    client.send(
+        format!(
+            "EHLO c.example\r\nMAIL FROM:<{BOB}>\r\nRCPT TO:<{}>\r\nRCPT TO:<{}>\r\nDATA\r\nSubject: pipelined\r\n\r\n..dot\r\n.\r\nNOOP\r\nQUIT\r\n",
+            conv.alias_a, conv.alias_b
+        )
+        .as_bytes(),
+    );
+    let replies: Vec<String> = (0..7).map(|_| client.reply()).collect();
+    let codes: Vec<&str> = replies.iter().map(|r| &r[..3]).collect();
+    assert_eq!(
+        codes,
+        ["250", "250", "250", "452", "354", "250", "250"],
+        "{replies:?}"
+    );
+    assert!(client.reply().starts_with("221"));
+    let delivered = wait_captured(&daemon.outbox(), 1);
+    assert!(String::from_utf8_lossy(&delivered[0].1).contains("\r\n\r\n.dot\r\n"));
+}
+
+#[test]
+fn commands_injected_after_starttls_are_discarded() {
+    let base = tempfile::tempdir().unwrap();
+    let certs = base.path().join("certs");
+    let made = std::process::Command::new("bash")
+        .arg(repo().join("tests/peers/make-cert.sh"))
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let mut options = DaemonOptions::outbox();
+    options.extra_smtp = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        certs.join("cert.pem").display(),
+        certs.join("key.pem").display()
+    );
+    let daemon = Daemon::start(options);
+    let mut client = Client::connect(&daemon);
+    client.command("EHLO c.example");
+    // One packet: STARTTLS and a command that must never be executed.
+    client.send(b"STARTTLS\r\nNOOP injected\r\n");
+    assert!(client.reply().starts_with("220 2.0.0"));
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let next = client.reply();
+    assert!(
+        !next.starts_with("250"),
+        "the injected NOOP was answered: {next}"
+    );
+}
