@@ -1,25 +1,64 @@
 #!/usr/bin/env bash
-# Installs the real peers the tests drive, from Debian's packages. Idempotent:
-# installs only what is missing. Needs root (or sudo) on a fresh machine.
+# Installs the real peers the integration tests drive, from Debian 12's
+# packages (see tests/peers/README.md):
+#   swaks             SMTP client (inbound submissions, STARTTLS, pipelining)
+#   postfix           only for smtp-sink / smtp-source (plaintext upstream sink)
+#   python3-aiosmtpd  tests/peers/upstream.py, in Debian's /usr/bin/python3
+#   openssl           tests/peers/make-cert.sh
+#   sqlite3           inspecting the relay's database by hand
+#   curl              the hook / admin HTTP API tests
+#   systemd           systemd-analyze, for the unit-file tests
+# Idempotent: installs only what is missing (apt-get update only then), and
+# prints what it installed. Needs root, or sudo.
 set -euo pipefail
+
 packages=(swaks postfix python3-aiosmtpd openssl sqlite3 curl systemd)
+
+installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
 missing=()
 for package in "${packages[@]}"; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    installed "$package" || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-peers: all present (${packages[*]})"
+    echo "install-peers: all present: ${packages[*]}"
     exit 0
 fi
-sudo=""
+
+sudo=()
 if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "install-peers: need root to install ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
+    if ! command -v sudo >/dev/null; then
+        echo "install-peers: need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    sudo=(sudo)
 fi
-echo "install-peers: installing ${missing[*]}"
-# Postfix must not ask questions or start a system MTA on port 25.
-echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+
+echo "install-peers: installing: ${missing[*]}"
+# No debconf questions; Postfix gets "No configuration", so it installs no
+# main.cf and starts no system MTA on port 25 (the tests only use smtp-sink).
+echo "postfix postfix/main_mailer_type select No configuration" |
+    "${sudo[@]}" debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Waits for another apt/dpkg run instead of failing on its lock.
+apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+"${apt[@]}" update -qq
+"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+
+failed=()
+for package in "${missing[@]}"; do
+    if installed "$package"; then
+        echo "install-peers: installed $package $(dpkg-query -W -f='${Version}' "$package")"
+    else
+        failed+=("$package")
+    fi
+done
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "install-peers: still missing: ${failed[*]}" >&2
+    exit 1
+fi
+/usr/bin/python3 -c 'import aiosmtpd' ||
+    { echo "install-peers: /usr/bin/python3 cannot import aiosmtpd" >&2; exit 1; }
 echo "install-peers: done"

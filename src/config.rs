@@ -391,10 +391,11 @@ impl Config {
                 "must be at least 1024",
             ));
         }
-        if limits.max_buffered_bytes < self.smtp.max_message_bytes {
+        // A message is held twice while it is forwarded (received and rewritten).
+        if limits.max_buffered_bytes < 2 * self.smtp.max_message_bytes + 64 * 1024 {
             return Err(invalid(
                 "smtp.limits.max_buffered_bytes",
-                "must be at least smtp.max_message_bytes, or no message at the size limit could ever be received",
+                "must be at least 2 × smtp.max_message_bytes + 64 KiB, or a message at the size limit could never be forwarded",
             ));
         }
         if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {

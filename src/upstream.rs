@@ -456,21 +456,25 @@ impl Outbox {
         );
         let meta =
             serde_json::json!({ "mail_from": envelope.mail_from, "rcpt_to": envelope.rcpt_to });
-        let write = |suffix: &str, bytes: Vec<u8>| {
-            let dir = self.dir.clone();
-            let name = format!("{name}.{suffix}");
-            async move {
-                let tmp = dir.join(format!(".{name}.tmp"));
-                tokio::fs::write(&tmp, bytes).await?;
-                tokio::fs::rename(&tmp, dir.join(name)).await
-            }
-        };
         let io = |_| DeliveryError::Temporary("outbox write failed".into());
-        write("json", meta.to_string().into_bytes())
+        self.write_atomic(&format!("{name}.json"), meta.to_string().as_bytes())
             .await
             .map_err(io)?;
-        write("eml", message.to_vec()).await.map_err(io)?;
+        self.write_atomic(&format!("{name}.eml"), message)
+            .await
+            .map_err(io)?;
         Ok(())
+    }
+
+    /// Writes a temporary file and renames it, so readers never see half a file.
+    async fn write_atomic(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        file.write_all(bytes).await?;
+        file.flush().await?;
+        drop(file);
+        tokio::fs::rename(&tmp, self.dir.join(name)).await
     }
 }
 

@@ -145,10 +145,20 @@ impl DataReader {
             // Over the limit: stop storing, keep scanning for the end.
             self.too_large = true;
             self.body = Vec::new();
-        } else if !self.reservation.cover(wanted) {
-            self.over_budget = true;
-            self.body = Vec::new();
         } else {
+            // The budget counts allocated capacity, not just length.
+            if wanted > self.body.capacity() {
+                let capacity = (self.body.capacity() * 2)
+                    .max(wanted)
+                    .max(4096)
+                    .min(self.limit);
+                if !self.reservation.cover(capacity) {
+                    self.over_budget = true;
+                    self.body = Vec::new();
+                    return;
+                }
+                self.body.reserve_exact(capacity - self.body.len());
+            }
             self.body.extend_from_slice(bytes);
         }
     }

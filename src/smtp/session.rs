@@ -65,6 +65,8 @@ pub struct Session<'a> {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Room for the headers the rewrite adds (trace, From, To, ids).
+const REWRITE_HEADROOM: usize = 16 * 1024;
 
 impl<'a> Session<'a> {
     pub fn new(
@@ -162,12 +164,11 @@ impl<'a> Session<'a> {
                         break Step::Continue;
                     };
                     // The message's memory stays reserved until it is forwarded.
-                    let _held: Option<Reservation> =
-                        match std::mem::replace(&mut self.phase, Phase::Command) {
-                            Phase::Data(reader) => Some(reader.into_reservation()),
-                            _ => None,
-                        };
-                    let reply = self.finish_data(outcome).await;
+                    let held = match std::mem::replace(&mut self.phase, Phase::Command) {
+                        Phase::Data(reader) => Some(reader.into_reservation()),
+                        _ => None,
+                    };
+                    let reply = self.finish_data(outcome, held).await;
                     if let Some(step) = self.reply(reply) {
                         break step;
                     }
@@ -425,7 +426,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn finish_data(&mut self, outcome: DataOutcome) -> Reply {
+    async fn finish_data(&mut self, outcome: DataOutcome, mut held: Option<Reservation>) -> Reply {
         let transaction = self.transaction.take();
         let Some(accepted) = transaction.and_then(|t| t.recipient) else {
             return Reply::NEED_RCPT;
@@ -435,9 +436,19 @@ impl<'a> Session<'a> {
             DataOutcome::TooLarge => Reply::TOO_BIG,
             DataOutcome::OverBudget => Reply::OVER_BUDGET,
             DataOutcome::Message(message) => {
-                self.relay
+                // The rewritten copy exists while the upstream takes it:
+                // budget it too, before making it. The reservation is held
+                // until the upstream has answered.
+                let needed = message.capacity() + message.len() + REWRITE_HEADROOM;
+                if !held.as_mut().is_some_and(|held| held.cover(needed)) {
+                    return Reply::OVER_BUDGET;
+                }
+                let reply = self
+                    .relay
                     .forward(&accepted, &message, self.settings.max_header_bytes)
-                    .await
+                    .await;
+                drop(held);
+                reply
             }
         }
     }

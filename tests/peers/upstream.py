@@ -1,15 +1,39 @@
 #!/usr/bin/python3
 """A real upstream submission server for anonrelay's tests, on aiosmtpd.
 
-Offers STARTTLS (required before AUTH and MAIL when a certificate is given)
-and AUTH PLAIN/LOGIN for one user. Each accepted message is written to
-DIR/NNNN.json (envelope) and then DIR/NNNN.eml (exact bytes), atomically.
-Prints "READY <port>" once listening. Fault flags make it answer the end of
-DATA with a chosen code for the first N messages.
+    /usr/bin/python3 upstream.py --port P --dir DIR
+        [--tls-cert CERT --tls-key KEY] [--auth USER:PASS] [--require-auth]
+        [--fail-data CODE [--fail-count N]]
+        [--fail-rcpt CODE [--fail-rcpt-match TEXT]]
+        [--data-size-limit BYTES] [--hostname NAME]
+
+Listens on 127.0.0.1:P. With a certificate it offers STARTTLS and requires
+it before AUTH and MAIL (530 otherwise); with --auth it offers AUTH PLAIN and
+LOGIN for that one user only; with --require-auth MAIL needs AUTH (530).
+SMTPUTF8 and 8BITMIME are advertised.
+
+Each accepted message is written as DIR/NNNN.json (envelope, see below) and
+then DIR/NNNN.eml (the message bytes exactly as received after DATA, with
+dot-unstuffing undone and CRLF kept), each atomically (tmp file + rename),
+so a reader that sees NNNN.eml sees both complete. NNNN counts stored
+messages from 0001. The JSON holds:
+    mail_from, rcpt_tos, mail_options, rcpt_options, auth_user (null without
+    AUTH), tls (true after STARTTLS), ehlo (the last EHLO/HELO name),
+    connection (1, 2, ... per TCP connection, STARTTLS does not start a new one)
+
+Prints "READY <port>" (flushed) once listening and nothing on stdout after
+that (tests may close the pipe). SIGTERM or SIGINT stop it with exit 0.
+
+Faults:
+  --fail-data CODE     answer the end of DATA with CODE (e.g. 451, 554);
+  --fail-count N       ... for the first N messages only (default 0: all);
+  --fail-rcpt CODE     answer RCPT TO with CODE (alias --fail-rcpt-code);
+  --fail-rcpt-match S  ... only for recipients containing S (case-insensitive).
 """
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import ssl
@@ -17,9 +41,36 @@ import sys
 import warnings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
+# aiosmtpd logs this on every successful AUTH; it is noise in test output.
+logging.getLogger("mail.log").addFilter(
+    lambda record: "login_data is deprecated" not in record.getMessage())
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, SMTP
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import SMTP, AuthResult  # noqa: E402
+
+
+def fault_text(code):
+    # An enhanced status code of the right class (RFC 3463).
+    return "%d %d.0.0 injected fault" % (code, code // 100)
+
+
+class CountingSMTP(SMTP):
+    """Numbers TCP connections: aiosmtpd makes a fresh Session after STARTTLS,
+    and the Controller's own start-up probe connection must not count."""
+
+    connections = 0
+
+    def connection_made(self, transport):
+        if self._original_transport is None:  # not the STARTTLS upgrade
+            self.connection_number = None
+        super().connection_made(transport)
+
+    def number(self):
+        # Allocated at the first EHLO/HELO (or DATA), so the probe is skipped.
+        if self.connection_number is None:
+            CountingSMTP.connections += 1
+            self.connection_number = CountingSMTP.connections
+        return self.connection_number
 
 
 class Handler:
@@ -27,63 +78,95 @@ class Handler:
         self.dir = args.dir
         self.fail_data = args.fail_data
         self.fail_count = args.fail_count
+        self.fail_rcpt = args.fail_rcpt
+        self.fail_rcpt_match = (args.fail_rcpt_match or "").lower()
         self.seen = 0
         self.stored = 0
-        self.connections = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        # Counted per connection (EHLO again after STARTTLS is the same one).
-        if not getattr(session, "counted", False):
-            session.counted = True
-            self.connections += 1
-            session.connection_number = self.connections
+        server.number()
         session.host_name = hostname
         return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        server.number()
+        session.host_name = hostname
+        return "250 %s" % server.hostname
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.fail_rcpt and self.fail_rcpt_match in address.lower():
+            return fault_text(self.fail_rcpt)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.seen += 1
         if self.fail_data and (self.fail_count == 0 or self.seen <= self.fail_count):
-            return "%d %s" % (self.fail_data, "4.0.0 injected fault" if self.fail_data < 500 else "5.0.0 injected fault")
+            return fault_text(self.fail_data)
         self.stored += 1
         name = os.path.join(self.dir, "%04d" % self.stored)
         meta = {
             "mail_from": envelope.mail_from,
-            "rcpt_tos": envelope.rcpt_tos,
+            "rcpt_tos": list(envelope.rcpt_tos),
+            "mail_options": list(envelope.mail_options),
+            "rcpt_options": list(envelope.rcpt_options),
             "auth_user": session.auth_data if isinstance(session.auth_data, str) else None,
             "tls": session.ssl is not None,
             "ehlo": session.host_name,
-            "connection": getattr(session, "connection_number", 0),
+            "connection": server.number(),
         }
-        write_atomic(name + ".json", json.dumps(meta).encode())
-        write_atomic(name + ".eml", envelope.original_content)
-        return "250 2.0.0 OK stored"
+        write_atomic(name + ".json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+        write_atomic(name + ".eml", bytes(envelope.original_content))
+        return "250 2.0.0 OK stored as %04d" % self.stored
 
 
 def write_atomic(path, data):
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.rename(tmp, path)
 
 
 def authenticator_for(user, password):
     def authenticate(server, session, envelope, mechanism, auth_data):
-        ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+        login = auth_data.login.decode("utf-8", "replace")
+        secret = auth_data.password.decode("utf-8", "replace")
+        ok = login == user and secret == password
         return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+
     return authenticate
 
 
+class UpstreamController(Controller):
+    def factory(self):
+        return CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
-    parser.add_argument("--auth", help="USER:PASS")
-    parser.add_argument("--require-auth", action="store_true")
-    parser.add_argument("--fail-data", type=int, default=0, help="reply code for the end of DATA")
-    parser.add_argument("--fail-count", type=int, default=0, help="only the first N messages fail (0: all)")
+    parser.add_argument("--auth", help="USER:PASS, the only accepted credentials")
+    parser.add_argument("--require-auth", action="store_true", help="MAIL needs AUTH first")
+    parser.add_argument("--fail-data", type=int, default=0, metavar="CODE",
+                        help="reply code for the end of DATA")
+    parser.add_argument("--fail-count", type=int, default=0, metavar="N",
+                        help="only the first N messages fail (0: all)")
+    parser.add_argument("--fail-rcpt", "--fail-rcpt-code", type=int, default=0, metavar="CODE",
+                        help="reply code for RCPT TO")
+    parser.add_argument("--fail-rcpt-match", metavar="TEXT",
+                        help="only recipients containing TEXT get --fail-rcpt")
+    parser.add_argument("--data-size-limit", type=int, default=33554432, metavar="BYTES",
+                        help="advertised SIZE; bigger messages get 552")
+    parser.add_argument("--hostname", default="upstream.test", help="name in the banner")
     args = parser.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
     os.makedirs(args.dir, exist_ok=True)
 
     tls_context = None
@@ -93,27 +176,32 @@ def main():
 
     smtp_kwargs = {
         "decode_data": False,
+        "enable_SMTPUTF8": True,
+        "data_size_limit": args.data_size_limit,
         "tls_context": tls_context,
         "require_starttls": tls_context is not None,
         "auth_require_tls": tls_context is not None,
         "auth_required": args.require_auth,
-        "hostname": "upstream.test",
+        "hostname": args.hostname,
+        "ident": "anonrelay-test-upstream",
     }
     if args.auth:
         user, password = args.auth.split(":", 1)
         smtp_kwargs["authenticator"] = authenticator_for(user, password)
 
-    controller = Controller(Handler(args), hostname="127.0.0.1", port=args.port,
-                            server_kwargs=smtp_kwargs)
-    controller.start()
-    print("READY %d" % args.port, flush=True)
-
-    stop = asyncio.Event()
+    controller = UpstreamController(Handler(args), hostname="127.0.0.1", port=args.port,
+                                    ready_timeout=30.0, server_kwargs=smtp_kwargs)
     loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.run_until_complete(stop.wait())
-    controller.stop()
+    controller.start()
+    try:
+        print("READY %d" % args.port, flush=True)
+        loop.run_until_complete(stop.wait())
+    finally:
+        controller.stop()
+        loop.close()
     return 0
 
 

@@ -1,0 +1,125 @@
+//! 500 clients each send a message at the size limit at the same time: the
+//! daemon answers every one (250 or 452 4.3.1) and its peak RSS stays
+//! bounded by the buffer budget, not by 500 × the size limit.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::*;
+
+const CLIENTS: usize = 500;
+const MAX_MESSAGE: usize = 1024 * 1024;
+const BUDGET: usize = 64 * 1024 * 1024;
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM")
+}
+
+fn last_reply(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return "EOF".into();
+        }
+        if line.len() < 4 || line.as_bytes()[3] == b' ' {
+            return line.trim_end().to_owned();
+        }
+    }
+}
+
+#[test]
+fn five_hundred_clients_at_the_size_limit_stay_within_the_budget() {
+    let mut options = DaemonOptions::outbox();
+    options.max_message_bytes = MAX_MESSAGE;
+    options.extra_smtp = format!(
+        "[smtp.limits]\nmax_connections = 600\nmax_connections_per_client = 600\nmax_buffered_bytes = {BUDGET}\n\
+         max_messages_per_client_per_minute = 1000\nmax_messages_per_alias_per_hour = 1000"
+    );
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(
+        ("alice", "alice@a-mail.example"),
+        ("bob", "bob@b-mail.example"),
+    );
+    let pid = daemon.guard.as_ref().unwrap().child.id();
+    let baseline = peak_rss_kib(pid);
+
+    // A message exactly at the limit: header + lines of 1000 bytes.
+    let mut message = b"Subject: at the limit\r\n\r\n".to_vec();
+    let line = format!("{}\r\n", "m".repeat(998));
+    while message.len() + line.len() <= MAX_MESSAGE {
+        message.extend_from_slice(line.as_bytes());
+    }
+    let message = Arc::new(message);
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (message, barrier, alias, port) = (Arc::clone(&message), Arc::clone(&barrier), conv.alias_a.clone(), daemon.port);
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                stream.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let greeting = last_reply(&mut reader);
+                if !greeting.starts_with("220") {
+                    return greeting;
+                }
+                writer
+                    .write_all(format!("EHLO c.example\r\nMAIL FROM:<bob@b-mail.example>\r\nRCPT TO:<{alias}>\r\nDATA\r\n").as_bytes())
+                    .unwrap();
+                for _ in 0..4 {
+                    last_reply(&mut reader);
+                }
+                // Everyone sends the body at the same moment.
+                barrier.wait();
+                writer.write_all(&message).unwrap();
+                writer.write_all(b".\r\n").unwrap();
+                let reply = last_reply(&mut reader);
+                let _ = writer.write_all(b"QUIT\r\n");
+                reply
+            })
+        })
+        .collect();
+    let replies: Vec<String> = threads
+        .into_iter()
+        .map(|t| t.join().expect("client thread"))
+        .collect();
+    let accepted = replies.iter().filter(|r| r.starts_with("250")).count();
+    let deferred = replies
+        .iter()
+        .filter(|r| r.starts_with("452 4.3.1"))
+        .count();
+    let peak = peak_rss_kib(pid);
+    println!(
+        "{CLIENTS} clients x {MAX_MESSAGE} bytes: {accepted} accepted, {deferred} told 452 4.3.1; \
+         peak RSS {} MiB (baseline {} MiB, budget {} MiB)",
+        peak / 1024,
+        baseline / 1024,
+        BUDGET / 1024 / 1024
+    );
+    assert_eq!(
+        accepted + deferred,
+        CLIENTS,
+        "every client gets 250 or 452: {:?}",
+        replies
+            .iter()
+            .find(|r| !r.starts_with("250") && !r.starts_with("452"))
+    );
+    assert!(accepted >= 1);
+    // Budget + per-session buffers + runtime: far below 500 x 1 MiB.
+    let ceiling_kib = (BUDGET / 1024) as u64 + 128 * 1024;
+    assert!(
+        peak < ceiling_kib,
+        "peak RSS {peak} KiB over {ceiling_kib} KiB"
+    );
+}
