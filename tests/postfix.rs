@@ -1,0 +1,253 @@
+//! Postfix as the real sending MTA: a throwaway instance (its own config and
+//! queue directories) relays to anonrelay. A message to three aliases
+//! arrives three times through the `452 4.5.3` split, and a `451` leaves the
+//! message in Postfix's deferred queue until a flush delivers it once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const BOB: &str = "bob@b-mail.example";
+
+struct Postfix {
+    conf: PathBuf,
+    port: u16,
+}
+
+const MASTER_CF: &str = "\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+";
+
+impl Postfix {
+    /// Starts Postfix with `relayhost` = anonrelay on `relay_port`.
+    fn start(base: &Path, relay_port: u16) -> Self {
+        require("postfix", "postfix");
+        assert!(
+            is_root(),
+            "the Postfix tests start a Postfix instance and need root (CI runs as root)"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        // Postfix's daemons run as `postfix` and must reach these directories.
+        std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = base.join("postfix-conf");
+        let queue = base.join("postfix-queue");
+        let data = base.join("postfix-data");
+        for dir in [&conf, &queue, &data] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let chown = Command::new("chown")
+            .arg("postfix:")
+            .arg(&data)
+            .status()
+            .unwrap();
+        assert!(chown.success(), "chown postfix {}", data.display());
+        let port = free_port();
+        let main_cf = format!(
+            "compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = postfix.test
+mydomain = postfix.test
+myorigin = postfix.test
+mydestination =
+relay_domains =
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{relay_port}
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+alias_maps =
+alias_database =
+maillog_file = {base}/postfix.log
+maillog_file_prefixes = {base}
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+smtp_connect_timeout = 5s
+smtp_helo_timeout = 10s
+smtp_data_done_timeout = 30s
+smtputf8_enable = yes
+",
+            queue = queue.display(),
+            data = data.display(),
+            base = base.display(),
+        );
+        std::fs::write(conf.join("main.cf"), main_cf).unwrap();
+        let master = format!("127.0.0.1:{port} inet n - n - - smtpd\n{MASTER_CF}");
+        std::fs::write(conf.join("master.cf"), master).unwrap();
+        let postfix = Self { conf, port };
+        let out = postfix.run("postfix", &["start"]);
+        assert!(
+            out.0,
+            "postfix start failed: {}\n{}",
+            out.1,
+            postfix.log(base)
+        );
+        wait_for_port(port, "postfix smtpd");
+        postfix
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> (bool, String) {
+        let out = Command::new(program)
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {program}: {e}"));
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn queue_is_empty(&self) -> bool {
+        self.run("postqueue", &["-p"])
+            .1
+            .contains("Mail queue is empty")
+    }
+
+    fn log(&self, base: &Path) -> String {
+        std::fs::read_to_string(base.join("postfix.log")).unwrap_or_default()
+    }
+
+    fn submit(&self, to: &[&str], subject: &str) {
+        let (ok, transcript) = swaks(&[
+            "--server",
+            &format!("127.0.0.1:{}", self.port),
+            "--from",
+            BOB,
+            "--to",
+            &to.join(","),
+            "--header",
+            &format!("Subject: {subject}"),
+            "--body",
+            "relayed by Postfix",
+        ]);
+        assert!(ok, "Postfix refused the submission:\n{transcript}");
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = self.run("postfix", &["stop"]);
+    }
+}
+
+#[test]
+fn postfix_delivers_to_three_aliases_through_the_one_recipient_split() {
+    let base = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(DaemonOptions::outbox());
+    let aliases: Vec<String> = (1..=3)
+        .map(|i| {
+            daemon
+                .conversation(
+                    (&format!("alice{i}"), &format!("alice{i}@a-mail.example")),
+                    ("bob", BOB),
+                )
+                .alias_a
+        })
+        .collect();
+    let postfix = Postfix::start(base.path(), daemon.port);
+    let to: Vec<&str> = aliases.iter().map(String::as_str).collect();
+    postfix.submit(&to, "to three aliases");
+    let delivered = wait_captured(&daemon.outbox(), 3);
+    let mut recipients: Vec<String> = delivered
+        .iter()
+        .map(|(envelope, _)| envelope["rcpt_to"].as_str().unwrap().to_owned())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "alice1@a-mail.example",
+            "alice2@a-mail.example",
+            "alice3@a-mail.example"
+        ]
+    );
+    eventually("Postfix's queue to drain", || {
+        postfix.queue_is_empty().then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        captured(&daemon.outbox()).len(),
+        3,
+        "each alias exactly once"
+    );
+    assert!(
+        postfix.log(base.path()).contains("452 4.5.3"),
+        "the split went through 452:\n{}",
+        postfix.log(base.path())
+    );
+}
+
+#[test]
+fn a_451_stays_in_postfix_deferred_queue_and_a_flush_delivers_once() {
+    let base = tempfile::tempdir().unwrap();
+    // The upstream fails the first delivery with 451 at end of data.
+    let upstream = AioUpstream::start(base.path(), &["--fail-data", "451", "--fail-count", "1"]);
+    let daemon = Daemon::start(upstream.daemon_options(base.path()));
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    // Slow retries: only our flush may deliver it.
+    let postfix = Postfix::start(base.path(), daemon.port);
+    let main_cf = postfix.conf.join("main.cf");
+    let text = std::fs::read_to_string(&main_cf).unwrap();
+    std::fs::write(
+        &main_cf,
+        text.replace("queue_run_delay = 1s", "queue_run_delay = 3600s")
+            .replace("minimal_backoff_time = 1s", "minimal_backoff_time = 3600s")
+            .replace("maximal_backoff_time = 2s", "maximal_backoff_time = 7200s"),
+    )
+    .unwrap();
+    assert!(postfix.run("postfix", &["reload"]).0);
+    postfix.submit(&[&conv.alias_a], "deferred once");
+    eventually("the 451 in Postfix's log", || {
+        postfix.log(base.path()).contains("451 4.3.0").then_some(())
+    });
+    assert!(
+        !postfix.queue_is_empty(),
+        "the message must wait in Postfix's queue"
+    );
+    assert!(captured(&upstream.dir).is_empty());
+    assert!(daemon.log_rows().is_empty());
+    assert!(postfix.run("postqueue", &["-f"]).0);
+    let delivered = wait_captured(&upstream.dir, 1);
+    assert_eq!(
+        delivered[0].0["rcpt_tos"],
+        serde_json::json!(["alice@a-mail.example"])
+    );
+    eventually("Postfix's queue to drain", || {
+        postfix.queue_is_empty().then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(captured(&upstream.dir).len(), 1, "delivered exactly once");
+    assert_eq!(daemon.log_rows().len(), 1);
+}
