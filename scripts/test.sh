@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the real peers the
-# end-to-end tests drive (Debian packages), then runs every test.
+# end-to-end tests drive (Debian packages), runs fmt, clippy and every test,
+# then a short fuzz run of both targets (FUZZ_SECONDS each, default 30;
+# FUZZ_SECONDS=0 leaves it out and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets "$@"
+fuzz_seconds=${FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" -gt 0 ]; then
+    bash fuzz/run.sh "$fuzz_seconds"
+else
+    echo "test.sh: fuzz run left out (FUZZ_SECONDS=0)"
+fi

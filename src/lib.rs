@@ -6,6 +6,8 @@ pub mod address;
 pub mod clock;
 pub mod compose;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod hook;
 pub mod logging;
 pub mod metrics;

@@ -147,6 +147,9 @@ pub struct Envelope<'a> {
 pub enum Upstream {
     Smtp(Box<SmtpUpstream>),
     Outbox(Outbox),
+    /// Accepts and drops every message. Not reachable from the config:
+    /// only for fuzzing and in-process tests.
+    Discard,
 }
 
 impl Upstream {
@@ -170,6 +173,7 @@ impl Upstream {
         match self {
             Upstream::Outbox(outbox) => outbox.check(),
             Upstream::Smtp(smtp) => smtp.check().await,
+            Upstream::Discard => Ok(()),
         }
     }
 
@@ -181,6 +185,7 @@ impl Upstream {
         match self {
             Upstream::Outbox(outbox) => outbox.deliver(envelope, message).await,
             Upstream::Smtp(smtp) => smtp.deliver(envelope, message).await,
+            Upstream::Discard => Ok(()),
         }
     }
 
@@ -189,6 +194,7 @@ impl Upstream {
         match self {
             Upstream::Outbox(outbox) => format!("outbox:{}", outbox.dir.display()),
             Upstream::Smtp(smtp) => smtp.endpoint(),
+            Upstream::Discard => "discard".to_owned(),
         }
     }
 }

@@ -1,0 +1,295 @@
+//! Harnesses shared by the fuzz targets (`fuzz/`) and their regression
+//! test (`tests/fuzz_regressions.rs`): each runs one input and panics if an
+//! invariant breaks. Not part of the daemon's behaviour.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::address::Domain;
+use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+use crate::relay::Relay;
+use crate::rewrite::{self, check_line_endings};
+use crate::smtp::limits::Limits;
+use crate::smtp::session::Session;
+use crate::smtp::SessionSettings;
+use crate::store::{Participant, Store, UserId};
+use crate::tokens::ServerSecret;
+use crate::upstream::Upstream;
+
+/// Headers a rewritten message may carry.
+const ALLOWED: &[&str] = &[
+    "received",
+    "from",
+    "to",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "subject",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+    "content-language",
+    "content-id",
+    "auto-submitted",
+    "importance",
+    "priority",
+];
+
+/// Rewrite invariants: whatever `inspect` accepts comes out CRLF-only,
+/// with allowlisted headers only and the body byte for byte.
+pub fn rewrite_one(data: &[u8]) {
+    let Ok(inspected) = rewrite::inspect(data) else {
+        return;
+    };
+    let cipher = ServerSecret::from_bytes([7; 32]).message_id_cipher();
+    let out = rewrite::rewrite(
+        &inspected,
+        &rewrite::Context {
+            alias_domain: "relay.test",
+            hostname: "mx.relay.test",
+            conversation_id: "c",
+            from_alias: "bbbbbbbbbbbbbbbbbbbb",
+            from_display_name: None,
+            to_alias: "aaaaaaaaaaaaaaaaaaaa",
+            cipher: &cipher,
+            now: 1_800_000_000,
+            trace_id: "t",
+        },
+    );
+    check_line_endings(&out).expect("rewrite output has a bare CR or LF");
+    let header_end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header block ends")
+        + 4;
+    for line in out[..header_end - 4].split(|&b| b == b'\n') {
+        if matches!(line.first(), Some(b' ' | b'\t') | None) {
+            continue;
+        }
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+        assert!(
+            ALLOWED.contains(&name.as_str()),
+            "header {name:?} is not allowed"
+        );
+    }
+    // A message that starts with an empty line has no header block at all.
+    let input_body = if data.starts_with(b"\r\n") {
+        &data[2..]
+    } else {
+        data.windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(&data[data.len()..], |p| &data[p + 4..])
+    };
+    assert_eq!(&out[header_end..], input_body, "body changed");
+}
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    relay: Arc<Relay>,
+    settings: SessionSettings,
+    limits: Arc<Limits>,
+    alias_address: String,
+    _dir: tempfile::TempDir,
+}
+
+/// In-process relay with one conversation, a discarding upstream and
+/// generous rate limits (so the fuzzer explores the protocol, not the limits).
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("fuzz.db")).expect("store");
+        let person = |id: &str, email: &str| Participant {
+            user_id: UserId::parse(id).expect("id"),
+            email: crate::address::EmailAddress::parse(email).expect("email"),
+            display_name: None,
+        };
+        let (conv, _) = store
+            .create_conversation(&person("a", "a@a.example"), &person("b", "b@b.example"), 0)
+            .expect("conversation");
+        let domain = Domain::parse("relay.test").expect("domain");
+        let relay = Relay::new(
+            store,
+            Arc::new(Upstream::Discard),
+            Arc::new(Metrics::new()),
+            &ServerSecret::from_bytes([1; 32]),
+            domain.clone(),
+            Domain::parse("mx.relay.test").expect("domain"),
+        );
+        let limits = LimitsConfig {
+            max_messages_per_client_per_minute: u32::MAX,
+            max_failed_rcpts_per_client_per_hour: u32::MAX,
+            max_messages_per_alias_per_hour: u32::MAX,
+            max_connections_per_client: u32::MAX,
+            max_buffered_bytes: 64 << 20,
+            ..LimitsConfig::default()
+        };
+        World {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            relay: Arc::new(relay),
+            settings: SessionSettings {
+                max_line_length: 512,
+                max_message_bytes: 64 * 1024,
+                max_errors: 10_000,
+                command_timeout: Duration::from_secs(5),
+                data_timeout: Duration::from_secs(5),
+                session_timeout: Duration::from_secs(60),
+                max_header_bytes: 16 * 1024,
+                max_transactions: 10_000,
+                tls_available: false,
+            },
+            limits: Limits::from_config(&limits),
+            alias_address: format!("{}@{domain}", conv.alias_a),
+            _dir: dir,
+        }
+    })
+}
+
+/// A client that sends scripted chunks, then closes; what the server writes is kept.
+struct ScriptedStream {
+    chunks: VecDeque<Vec<u8>>,
+    written: Vec<u8>,
+}
+
+impl AsyncRead for ScriptedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(mut chunk) = self.chunks.pop_front() {
+            let n = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..n]);
+            if n < chunk.len() {
+                self.chunks.push_front(chunk.split_off(n));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for ScriptedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.written.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Session invariants: any bytes, split at any points, end the session
+/// without a panic or hang, and everything written is well-formed replies.
+///
+/// The first four bytes choose the chunk sizes; `@A@` in the rest stands
+/// for the live alias, so seeds can reach DATA.
+pub fn session_one(data: &[u8]) -> Vec<u8> {
+    let world = world();
+    let (seeds, script) = data.split_at(data.len().min(4));
+    let script = replace(script, b"@A@", world.alias_address.as_bytes());
+    let mut chunks = VecDeque::new();
+    let mut rest = script.as_slice();
+    let mut index = 0;
+    while !rest.is_empty() {
+        let size = usize::from(
+            seeds
+                .get(index % seeds.len().max(1))
+                .copied()
+                .unwrap_or(255),
+        )
+        .max(1);
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        chunks.push_back(chunk.to_vec());
+        rest = tail;
+        index += 1;
+    }
+    let mut stream = ScriptedStream {
+        chunks,
+        written: Vec::new(),
+    };
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let client = std::net::IpAddr::from([192, 0, 2, 1]);
+    world.runtime.block_on(async {
+        let session = Session::new(
+            &world.relay,
+            &world.settings,
+            &world.limits,
+            client,
+            stop_rx,
+            false,
+        );
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            session.run(&mut stream, Instant::now()),
+        )
+        .await;
+        assert!(
+            outcome.is_ok(),
+            "session did not end after its input was exhausted"
+        );
+    });
+    check_line_endings(&stream.written).expect("a reply with a bare CR or LF");
+    for line in stream
+        .written
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
+        let ok = line.len() >= 5
+            && line[..3].iter().all(u8::is_ascii_digit)
+            && matches!(line[3], b' ' | b'-')
+            && line.ends_with(b"\r");
+        assert!(
+            ok,
+            "malformed reply line {:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    stream.written
+}
+
+fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(pos) = rest.windows(needle.len()).position(|w| w == needle) {
+        out.extend_from_slice(&rest[..pos]);
+        out.extend_from_slice(with);
+        rest = &rest[pos + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Seeds for the session target: a dialog around each fixture.
+pub fn session_seed(message: &[u8]) -> Vec<u8> {
+    let mut seed = vec![7, 200, 1, 64];
+    seed.extend_from_slice(
+        b"EHLO c.example\r\nMAIL FROM:<b@b.example>\r\nRCPT TO:<@A@>\r\nDATA\r\n",
+    );
+    let stuffed = replace(message, b"\r\n.", b"\r\n..");
+    if stuffed.first() == Some(&b'.') {
+        seed.push(b'.');
+    }
+    seed.extend_from_slice(&stuffed);
+    seed.extend_from_slice(b"\r\n.\r\nRSET\r\nQUIT\r\n");
+    seed
+}
