@@ -23,27 +23,6 @@ use crate::store::{Participant, Store, UserId};
 use crate::tokens::ServerSecret;
 use crate::upstream::Upstream;
 
-/// Headers a rewritten message may carry.
-const ALLOWED: &[&str] = &[
-    "received",
-    "from",
-    "to",
-    "date",
-    "message-id",
-    "in-reply-to",
-    "references",
-    "subject",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "content-disposition",
-    "content-language",
-    "content-id",
-    "auto-submitted",
-    "importance",
-    "priority",
-];
-
 /// Rewrite invariants: whatever `inspect` accepts comes out CRLF-only,
 /// with allowlisted headers only and the body byte for byte.
 pub fn rewrite_one(data: &[u8]) {
@@ -76,9 +55,9 @@ pub fn rewrite_one(data: &[u8]) {
             continue;
         }
         let name = line.split(|&b| b == b':').next().unwrap_or_default();
-        let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+        let name = String::from_utf8_lossy(name);
         assert!(
-            ALLOWED.contains(&name.as_str()),
+            rewrite::is_forwarded_header(name.trim()),
             "header {name:?} is not allowed"
         );
     }

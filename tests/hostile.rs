@@ -447,19 +447,9 @@ fn pipelined_commands_and_early_body_are_answered_in_order() {
 #[test]
 fn commands_injected_after_starttls_are_discarded() {
     let base = tempfile::tempdir().unwrap();
-    let certs = base.path().join("certs");
-    let made = std::process::Command::new("bash")
-        .arg(repo().join("tests/peers/make-cert.sh"))
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let certs = make_certs(&base.path().join("certs"));
     let mut options = DaemonOptions::outbox();
-    options.extra_smtp = format!(
-        "tls_cert = \"{}\"\ntls_key = \"{}\"",
-        certs.join("cert.pem").display(),
-        certs.join("key.pem").display()
-    );
+    options.extra_smtp = starttls_config(&certs);
     let daemon = Daemon::start(options);
     let mut client = Client::connect(&daemon);
     client.command("EHLO c.example");

@@ -97,19 +97,9 @@ fn unreachable_upstream_at_start_is_refused() {
 #[test]
 fn inbound_starttls_and_pipelining_with_swaks() {
     let base = tempfile::tempdir().unwrap();
-    let certs = base.path().join("inbound-certs");
-    let made = Command::new("bash")
-        .arg(repo().join("tests/peers/make-cert.sh"))
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let certs = make_certs(&base.path().join("inbound-certs"));
     let mut options = DaemonOptions::outbox();
-    options.extra_smtp = format!(
-        "tls_cert = \"{}\"\ntls_key = \"{}\"",
-        certs.join("cert.pem").display(),
-        certs.join("key.pem").display()
-    );
+    options.extra_smtp = starttls_config(&certs);
     let daemon = Daemon::start(options);
     let conv = daemon.conversation(
         ("alice", "alice@a-mail.example"),
@@ -142,17 +132,10 @@ fn inbound_starttls_and_pipelining_with_swaks() {
 #[test]
 fn sighup_reloads_the_tls_certificate() {
     let base = tempfile::tempdir().unwrap();
-    let make = |name: &str| {
-        let dir = base.path().join(name);
-        let made = Command::new("bash")
-            .arg(repo().join("tests/peers/make-cert.sh"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
-        dir
-    };
-    let (old, new) = (make("old"), make("new"));
+    let (old, new) = (
+        make_certs(&base.path().join("old")),
+        make_certs(&base.path().join("new")),
+    );
     let live = base.path().join("live");
     std::fs::create_dir_all(&live).unwrap();
     let install = |from: &std::path::Path| {
@@ -162,11 +145,7 @@ fn sighup_reloads_the_tls_certificate() {
     };
     install(&old);
     let mut options = DaemonOptions::outbox();
-    options.extra_smtp = format!(
-        "tls_cert = \"{}\"\ntls_key = \"{}\"",
-        live.join("cert.pem").display(),
-        live.join("key.pem").display()
-    );
+    options.extra_smtp = starttls_config(&live);
     let daemon = Daemon::start(options);
     let tls_with = |ca: &std::path::Path| {
         swaks(&[

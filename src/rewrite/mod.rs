@@ -36,9 +36,20 @@ pub enum RewriteError {
     BadFrom,
 }
 
+/// Headers the rewrite writes itself.
+pub const WRITTEN: &[&str] = &[
+    "Received",
+    "From",
+    "To",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+];
+
 /// Headers copied unchanged (first occurrence only). Everything not listed
 /// here, nor written by us, is dropped.
-const KEPT: &[&str] = &[
+pub const KEPT: &[&str] = &[
     "Subject",
     "MIME-Version",
     "Content-Type",
@@ -50,6 +61,14 @@ const KEPT: &[&str] = &[
     "Importance",
     "Priority",
 ];
+
+/// Whether a forwarded message may carry a header of this name.
+pub fn is_forwarded_header(name: &str) -> bool {
+    WRITTEN
+        .iter()
+        .chain(KEPT)
+        .any(|allowed| allowed.eq_ignore_ascii_case(name))
+}
 
 /// What routing needs to know about a message before it is rewritten.
 pub struct Inspected<'a> {

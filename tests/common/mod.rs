@@ -416,19 +416,7 @@ pub const UPSTREAM_PASSWORD: &str = "s3cret-pass";
 impl AioUpstream {
     pub fn start(base: &Path, extra: &[&str]) -> Self {
         require_aiosmtpd();
-        require("openssl", "openssl");
-        let certs = base.join("certs");
-        std::fs::create_dir_all(&certs).expect("certs dir");
-        let made = Command::new("bash")
-            .arg(repo().join("tests/peers/make-cert.sh"))
-            .arg(&certs)
-            .output()
-            .expect("run make-cert.sh");
-        assert!(
-            made.status.success(),
-            "make-cert.sh: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        let certs = make_certs(&base.join("certs"));
         let dir = base.join("upstream-mail");
         std::fs::create_dir_all(&dir).expect("upstream dir");
         let port = free_port();
@@ -537,16 +525,6 @@ impl Sink {
         self.guard = None;
     }
 
-    /// Sends a signal to the running daemon.
-    pub fn signal(&self, name: &str) {
-        let guard = self.guard.as_ref().expect("daemon running");
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &guard.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
     /// Dumped messages (smtp-sink's dump files hold the envelope as
     /// X- headers followed by the message).
     pub fn dumps(&self) -> Vec<Vec<u8>> {
@@ -563,6 +541,31 @@ impl Sink {
             })
             .collect()
     }
+}
+
+/// A throwaway CA and a localhost certificate (tests/peers/make-cert.sh).
+pub fn make_certs(dir: &Path) -> PathBuf {
+    require("openssl", "openssl");
+    let made = Command::new("bash")
+        .arg(repo().join("tests/peers/make-cert.sh"))
+        .arg(dir)
+        .output()
+        .expect("run make-cert.sh");
+    assert!(
+        made.status.success(),
+        "make-cert.sh: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    dir.to_owned()
+}
+
+/// `[smtp]` lines that enable STARTTLS with the certificate in `certs`.
+pub fn starttls_config(certs: &Path) -> String {
+    format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        certs.join("cert.pem").display(),
+        certs.join("key.pem").display()
+    )
 }
 
 pub fn is_root() -> bool {
