@@ -8,10 +8,14 @@ cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked --all-targets "$@"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --locked --all-targets "$@" 2>&1 | tee "$results"
 fuzz_seconds=${FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
     bash fuzz/run.sh "$fuzz_seconds"
 else
     echo "test.sh: fuzz run left out (FUZZ_SECONDS=0)"
 fi
+# One closing tally of every cargo test binary, after the fuzz output.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"

@@ -25,7 +25,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .expect("VmHWM")
 }
 
-fn last_reply(reader: &mut BufReader<TcpStream>) -> String {
+fn last_reply<R: std::io::Read>(reader: &mut BufReader<R>) -> String {
     let mut line = String::new();
     loop {
         line.clear();
@@ -121,5 +121,50 @@ fn five_hundred_clients_at_the_size_limit_stay_within_the_budget() {
     assert!(
         peak < ceiling_kib,
         "peak RSS {peak} KiB over {ceiling_kib} KiB"
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn five_thousand_idle_connections_fit_in_64_mib() {
+    const IDLE: usize = 5000;
+    let mut options = DaemonOptions::outbox();
+    options.extra_smtp = format!(
+        "[smtp.limits]\nmax_connections = {}\nmax_connections_per_client = {}",
+        IDLE + 10,
+        IDLE + 10
+    );
+    let daemon = Daemon::start(options);
+    let pid = daemon.guard.as_ref().unwrap().child.id();
+    let mut connections = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        let stream = TcpStream::connect(("127.0.0.1", daemon.port)).expect("connect");
+        connections.push(stream);
+    }
+    // Every session is live: each has sent its greeting.
+    for stream in &connections {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        assert!(last_reply(&mut reader).starts_with("220"));
+    }
+    let rss = rss_kib(pid);
+    println!(
+        "{IDLE} idle SMTP connections: daemon RSS {} MiB",
+        rss / 1024
+    );
+    assert!(
+        rss < 64 * 1024,
+        "RSS {rss} KiB with {IDLE} idle connections"
     );
 }

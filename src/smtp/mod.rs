@@ -201,6 +201,18 @@ impl Server {
         if !matches!(end, Ok(SessionEnd::StartTls)) {
             return;
         }
+        // Boxed: the TLS state is large and most sessions never need it,
+        // so it must not inflate every connection's task.
+        Box::pin(self.tls_session(stream, client, stop, started)).await;
+    }
+
+    async fn tls_session(
+        &self,
+        stream: TcpStream,
+        client: std::net::IpAddr,
+        stop: tokio::sync::watch::Receiver<bool>,
+        started: Instant,
+    ) {
         let Some(acceptor) = self.tls.current() else {
             return;
         };

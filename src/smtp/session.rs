@@ -64,7 +64,11 @@ pub struct Session<'a> {
     out: Vec<u8>,
 }
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Read buffer while commands are expected: small, because most
+/// connections spend their life here (thousands may sit idle).
+const COMMAND_READ_CHUNK: usize = 1024;
+/// Read buffer while a message streams in.
+const DATA_READ_CHUNK: usize = 16 * 1024;
 /// Room for the headers the rewrite adds (trace, From, To, ids).
 const REWRITE_HEADROOM: usize = 16 * 1024;
 
@@ -103,8 +107,8 @@ impl<'a> Session<'a> {
             let greeting = format!("220 {} ESMTP\r\n", self.relay.hostname);
             stream.write_all(greeting.as_bytes()).await?;
         }
-        let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut input: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; COMMAND_READ_CHUNK];
         loop {
             let step = self.process(&mut input).await;
             if !self.out.is_empty() {
@@ -120,6 +124,17 @@ impl<'a> Session<'a> {
                 Step::StartTls => return Ok(SessionEnd::StartTls),
             }
             let receiving_data = matches!(self.phase, Phase::Data(_));
+            let wanted = if receiving_data {
+                DATA_READ_CHUNK
+            } else {
+                COMMAND_READ_CHUNK
+            };
+            if chunk.len() != wanted {
+                chunk = vec![0u8; wanted];
+            }
+            if input.is_empty() && input.capacity() > DATA_READ_CHUNK {
+                input = Vec::new();
+            }
             if *self.shutdown.borrow() && !receiving_data {
                 return closing(stream, Reply::SHUTTING_DOWN).await;
             }
@@ -443,10 +458,14 @@ impl<'a> Session<'a> {
                 if !held.as_mut().is_some_and(|held| held.cover(needed)) {
                     return Reply::OVER_BUDGET;
                 }
-                let reply = self
-                    .relay
-                    .forward(&accepted, &message, self.settings.max_header_bytes)
-                    .await;
+                // Boxed: the delivery future (TLS client, SMTP client) is
+                // large and must not be part of every idle session's task.
+                let reply = Box::pin(self.relay.forward(
+                    &accepted,
+                    &message,
+                    self.settings.max_header_bytes,
+                ))
+                .await;
                 drop(held);
                 reply
             }
