@@ -8,7 +8,7 @@ use crate::address::Domain;
 use crate::metrics::Metrics;
 use crate::rewrite::{self, RewriteError};
 use crate::smtp::reply::Reply;
-use crate::store::{now_unix, LogEntry, Route, Store, StoreError};
+use crate::store::{now_unix, LogEntry, LogQueue, Route, Store, StoreError};
 use crate::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
 use crate::upstream::{DeliveryError, Envelope, Upstream};
 
@@ -23,6 +23,7 @@ pub struct Relay {
     pub hostname: Domain,
     cipher: MessageIdCipher,
     verp: VerpSigner,
+    log: LogQueue,
 }
 
 /// A recipient accepted at RCPT time.
@@ -43,13 +44,14 @@ impl Relay {
         hostname: Domain,
     ) -> Self {
         Self {
-            store,
             upstream,
             metrics,
             alias_domain,
             hostname,
             cipher: secret.message_id_cipher(),
             verp: secret.verp_signer(),
+            log: LogQueue::start(Arc::clone(&store)),
+            store,
         }
     }
 
@@ -158,11 +160,7 @@ impl Relay {
         self.metrics.forwarded.inc();
         // The upstream has the message: answering 4xx now would make the
         // sender retry and deliver twice, so a failed log write is only logged.
-        if let Err(err) = self
-            .store
-            .call(move |store| store.log_message(&entry))
-            .await
-        {
+        if let Err(err) = self.log.write(entry).await {
             tracing::error!(alias = %recipient_alias, error = %err, "message delivered but its metadata row was not written");
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! through [`Store::call`], which moves them to tokio's blocking pool.
 
 mod ids;
+mod log_queue;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use ids::{DisplayName, IdError, UserId};
+pub use log_queue::LogQueue;
 
 use crate::address::{random_alias, EmailAddress};
 
@@ -292,18 +294,30 @@ impl Store {
     }
 
     pub fn log_message(&self, entry: &LogEntry) -> Result<(), StoreError> {
-        let conn = lock(&self.writer);
-        conn.prepare_cached(
-            "INSERT INTO message_log (sent_at, sender_id, recipient_id, alias, subject)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
-            entry.sent_at,
-            entry.sender_id,
-            entry.recipient_id,
-            entry.alias,
-            entry.subject
-        ])?;
+        self.log_messages(std::slice::from_ref(entry))
+    }
+
+    /// Writes several log rows in one transaction: one fsync for all
+    /// (group commit, see `LogQueue`).
+    pub fn log_messages(&self, entries: &[LogEntry]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO message_log (sent_at, sender_id, recipient_id, alias, subject)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for entry in entries {
+                insert.execute(params![
+                    entry.sent_at,
+                    entry.sender_id,
+                    entry.recipient_id,
+                    entry.alias,
+                    entry.subject
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

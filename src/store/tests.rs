@@ -157,3 +157,49 @@ fn reopening_keeps_data_and_schema_version() {
         .unwrap();
     assert_eq!(version, schema_steps().len() as i64);
 }
+
+#[test]
+fn group_commit_writes_every_row_and_reports_each() {
+    let (_dir, store) = temp_store();
+    store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    let queue = LogQueue::start(Arc::clone(&store));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let writes = (0..500).map(|i| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                queue
+                    .write(LogEntry {
+                        sent_at: i,
+                        sender_id: Some("b".into()),
+                        recipient_id: Some("a".into()),
+                        alias: "someali".into(),
+                        subject: format!("s{i}"),
+                    })
+                    .await
+            })
+        });
+        for write in writes.collect::<Vec<_>>() {
+            write.await.unwrap().unwrap();
+        }
+    });
+    assert_eq!(store.log_for_user("a").unwrap().len(), 500);
+    // A row the database refuses (unknown user: foreign key) is reported to its writer.
+    let refused = runtime.block_on(queue.write(LogEntry {
+        sent_at: 1,
+        sender_id: Some("nobody".into()),
+        recipient_id: None,
+        alias: "x".into(),
+        subject: "x".into(),
+    }));
+    assert!(refused.is_err());
+}
