@@ -6,11 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
+# The load tests hold thousands of sockets (tests/memory.rs: 5,000 idle
+# connections); take the hard limit, as a daemon's unit would (LimitNOFILE).
+ulimit -n "$(ulimit -Hn)"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-cargo test --locked --all-targets "$@" 2>&1 | tee "$results"
+# A bound on the whole run, so a hung test fails CI loudly instead of
+# silently eating its time; the suite takes a few minutes.
+timeout --kill-after=30 2400 cargo test --locked --all-targets "$@" 2>&1 | tee "$results"
 fuzz_seconds=${FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
     bash fuzz/run.sh "$fuzz_seconds"

@@ -38,6 +38,43 @@ fn last_reply<R: std::io::Read>(reader: &mut BufReader<R>) -> String {
     }
 }
 
+/// Connects and walks a session up to the `354` of DATA; errors are text
+/// (the reply or the I/O error) for the test's report.
+fn open_session_at_data(
+    port: u16,
+    alias: &str,
+) -> Result<(TcpStream, BufReader<TcpStream>), String> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let stream = TcpStream::connect_timeout(&address, Duration::from_secs(60))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(120))))
+        .map_err(|e| format!("socket options: {e}"))?;
+    let mut writer = stream.try_clone().map_err(|e| format!("clone: {e}"))?;
+    let mut reader = BufReader::new(stream);
+    let greeting = last_reply(&mut reader);
+    if !greeting.starts_with("220") {
+        return Err(greeting);
+    }
+    writer
+        .write_all(
+            format!(
+                "EHLO c.example\r\nMAIL FROM:<bob@b-mail.example>\r\nRCPT TO:<{alias}>\r\nDATA\r\n"
+            )
+            .as_bytes(),
+        )
+        .map_err(|e| format!("commands: {e}"))?;
+    let mut last = String::new();
+    for _ in 0..4 {
+        last = last_reply(&mut reader);
+    }
+    if !last.starts_with("354") {
+        return Err(format!("DATA answered {last}"));
+    }
+    Ok((writer, reader))
+}
+
 #[test]
 fn five_hundred_clients_at_the_size_limit_stay_within_the_budget() {
     let mut options = DaemonOptions::outbox();
@@ -64,26 +101,28 @@ fn five_hundred_clients_at_the_size_limit_stay_within_the_budget() {
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let threads: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (message, barrier, alias, port) = (Arc::clone(&message), Arc::clone(&barrier), conv.alias_a.clone(), daemon.port);
+            let (message, barrier, alias, port) = (
+                Arc::clone(&message),
+                Arc::clone(&barrier),
+                conv.alias_a.clone(),
+                daemon.port,
+            );
             std::thread::spawn(move || {
-                let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-                stream.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                let greeting = last_reply(&mut reader);
-                if !greeting.starts_with("220") {
-                    return greeting;
-                }
-                writer
-                    .write_all(format!("EHLO c.example\r\nMAIL FROM:<bob@b-mail.example>\r\nRCPT TO:<{alias}>\r\nDATA\r\n").as_bytes())
-                    .unwrap();
-                for _ in 0..4 {
-                    last_reply(&mut reader);
-                }
-                // Everyone sends the body at the same moment.
+                // Every thread reaches the barrier exactly once, even when its
+                // setup failed: a thread that bailed out early would leave the
+                // others waiting forever.
+                let session = open_session_at_data(port, &alias);
                 barrier.wait();
-                writer.write_all(&message).unwrap();
-                writer.write_all(b".\r\n").unwrap();
+                let (mut writer, mut reader) = match session {
+                    Ok(session) => session,
+                    Err(why) => return why,
+                };
+                if let Err(err) = writer
+                    .write_all(&message)
+                    .and_then(|()| writer.write_all(b".\r\n"))
+                {
+                    return format!("sending the body failed: {err}");
+                }
                 let reply = last_reply(&mut reader);
                 let _ = writer.write_all(b"QUIT\r\n");
                 reply
