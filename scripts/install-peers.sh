@@ -2,6 +2,9 @@
 # Installs the real peers the integration tests drive, from Debian 12's
 # packages (see tests/peers/README.md):
 #   swaks             SMTP client (inbound submissions, STARTTLS, pipelining)
+#   libnet-ssleay-perl, libio-socket-ssl-perl
+#                     swaks's TLS (only "recommended" by swaks, and we
+#                     install without recommends)
 #   postfix           only for smtp-sink / smtp-source (plaintext upstream sink)
 #   python3-aiosmtpd  tests/peers/upstream.py, in Debian's /usr/bin/python3
 #   openssl           tests/peers/make-cert.sh
@@ -12,10 +15,18 @@
 # prints what it installed. Needs root, or sudo.
 set -euo pipefail
 
-packages=(swaks postfix python3-aiosmtpd openssl sqlite3 curl systemd)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd openssl sqlite3 curl systemd)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# What the tests rely on beyond the package being there.
+verify_peers() {
+    [[ "$(swaks --support 2>&1)" == *"=== TLS supported"* ]] ||
+        { echo "install-peers: swaks has no STARTTLS support (libnet-ssleay-perl)" >&2; exit 1; }
+    /usr/bin/python3 -c 'import aiosmtpd' ||
+        { echo "install-peers: /usr/bin/python3 cannot import aiosmtpd" >&2; exit 1; }
 }
 
 missing=()
@@ -23,6 +34,7 @@ for package in "${packages[@]}"; do
     installed "$package" || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+    verify_peers
     echo "install-peers: all present: ${packages[*]}"
     exit 0
 fi
@@ -59,6 +71,5 @@ if [ ${#failed[@]} -ne 0 ]; then
     echo "install-peers: still missing: ${failed[*]}" >&2
     exit 1
 fi
-/usr/bin/python3 -c 'import aiosmtpd' ||
-    { echo "install-peers: /usr/bin/python3 cannot import aiosmtpd" >&2; exit 1; }
+verify_peers
 echo "install-peers: done"

@@ -249,6 +249,32 @@ fn command_line_length_and_error_limits() {
 }
 
 #[test]
+fn recipients_split_by_452_do_not_count_as_errors() {
+    // An MTA pipelining many recipients gets one 250 and a 452 4.5.3 for
+    // each of the rest; that must not trip the error limit before DATA.
+    let (daemon, conv) = setup("max_errors = 3");
+    let mut client = Client::connect(&daemon);
+    assert!(client.command("EHLO mta.example").starts_with("250"));
+    let mut batch = String::from("MAIL FROM:<bob@b-mail.example>\r\n");
+    batch.push_str(&format!("RCPT TO:<{}>\r\n", conv.alias_a));
+    for i in 0..11 {
+        batch.push_str(&format!("RCPT TO:<other{i:03}someone@{ALIAS_DOMAIN}>\r\n"));
+    }
+    batch.push_str("DATA\r\n");
+    client.send(batch.as_bytes());
+    assert!(client.reply().starts_with("250"), "MAIL");
+    assert!(client.reply().starts_with("250"), "first RCPT");
+    for _ in 0..11 {
+        let reply = client.reply();
+        assert!(reply.starts_with("452 4.5.3"), "{reply}");
+    }
+    assert!(client.reply().starts_with("354"));
+    client.send(b"From: bob@b-mail.example\r\nSubject: many\r\n\r\nhi\r\n.\r\n");
+    let reply = client.reply();
+    assert!(reply.starts_with("250"), "{reply}");
+}
+
+#[test]
 fn transactions_per_connection_are_limited() {
     let (daemon, _conv) = setup("max_transactions_per_connection = 2");
     let mut client = Client::connect(&daemon);

@@ -18,6 +18,23 @@ impl Reply {
         self.code >= 400
     }
 
+    /// Whether this error counts towards `max_errors`. Replies that a
+    /// well-behaved client earns in normal operation do not: the `452` that
+    /// splits a multi-recipient message (an MTA pipelining eleven recipients
+    /// would otherwise be cut off before DATA on every retry) and our own
+    /// or the upstream's temporary trouble.
+    pub fn counts_against_client(&self) -> bool {
+        self.is_error()
+            && !matches!(
+                *self,
+                Reply::ONE_RECIPIENT
+                    | Reply::OVER_BUDGET
+                    | Reply::UPSTREAM_TEMPORARY
+                    | Reply::UPSTREAM_PERMANENT
+                    | Reply::LOCAL_ERROR
+            )
+    }
+
     /// The `reason` label counted in /metrics for an error reply.
     pub fn metric_reason(&self) -> &'static str {
         match *self {

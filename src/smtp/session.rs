@@ -237,6 +237,8 @@ impl<'a> Session<'a> {
         reply.write_to(&mut self.out);
         if reply.is_error() {
             self.relay.metrics.rejected(reply.metric_reason());
+        }
+        if reply.counts_against_client() {
             self.errors += 1;
             if self.errors >= self.settings.max_errors {
                 Reply::TOO_MANY_ERRORS.write_to(&mut self.out);
