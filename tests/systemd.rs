@@ -77,6 +77,42 @@ fn service_exposure_is_at_most_2() {
     assert!(service <= 2.0, "anonrelay.service exposure {service}");
     let prune = exposure("anonrelay-prune.service");
     assert!(prune <= 2.0, "anonrelay-prune.service exposure {prune}");
+    println!(
+        "systemd-analyze security: anonrelay.service {service}, anonrelay-prune.service {prune}"
+    );
+}
+
+fn directive<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+#[test]
+fn both_services_share_one_user_and_the_tls_key_stays_reloadable() {
+    let service = std::fs::read_to_string(repo().join("systemd/anonrelay.service")).unwrap();
+    let prune = std::fs::read_to_string(repo().join("systemd/anonrelay-prune.service")).unwrap();
+    // Two different dynamic users would make systemd chown the state
+    // directory to the prune job's UID every day, locking the daemon out.
+    let user = directive(&service, "User");
+    assert_eq!(user, ["anonrelay"]);
+    assert_eq!(directive(&prune, "User"), user);
+    assert_eq!(
+        directive(&service, "StateDirectory"),
+        directive(&prune, "StateDirectory")
+    );
+    // A credential is copied once at start; SIGHUP must see a renewed key.
+    let example = std::fs::read_to_string(repo().join("systemd/relay.toml.example")).unwrap();
+    let config = anonrelay::config::Config::parse(&example).unwrap();
+    let key = config
+        .smtp
+        .tls_key
+        .expect("the example configures STARTTLS");
+    assert!(!key.starts_with("/run/credentials"), "{}", key.display());
+    assert_eq!(
+        directive(&service, "SupplementaryGroups"),
+        ["anonrelay-tls"]
+    );
 }
 
 #[test]
