@@ -2,7 +2,9 @@
 //!
 //! `ANONRELAY_TEST_NOW` (unix seconds), when set, fixes "now" for the whole
 //! process: log rows are stamped with it and retention counts from it. It
-//! exists for the retention tests; production never sets it.
+//! exists for the retention tests, which run the debug binary; a release
+//! build ignores it, so a stray variable in production cannot freeze the
+//! log's timestamps or the retention.
 
 use std::sync::OnceLock;
 
@@ -11,6 +13,9 @@ pub const TEST_NOW_ENV: &str = "ANONRELAY_TEST_NOW";
 pub fn now_unix() -> i64 {
     static FIXED: OnceLock<Option<i64>> = OnceLock::new();
     let fixed = FIXED.get_or_init(|| {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
         std::env::var(TEST_NOW_ENV)
             .ok()
             .and_then(|v| v.trim().parse().ok())

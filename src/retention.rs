@@ -80,9 +80,13 @@ impl RetentionConfig {
     }
 }
 
-/// One pass; returns the number of rows erased.
-pub async fn prune_once(store: &Arc<Store>, config: &RetentionConfig) -> Result<usize, StoreError> {
-    let cutoff = config.cutoff(now_unix());
+/// One pass at wall-clock time `now`; returns the number of rows erased.
+pub async fn prune_once(
+    store: &Arc<Store>,
+    config: &RetentionConfig,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let cutoff = config.cutoff(now);
     let batch = config.batch_rows;
     store
         .call(move |store| store.prune_log(cutoff, batch))
@@ -91,11 +95,17 @@ pub async fn prune_once(store: &Arc<Store>, config: &RetentionConfig) -> Result<
 
 /// Prunes now and then every interval, until the task is dropped.
 pub async fn run(store: Arc<Store>, config: RetentionConfig) {
+    run_with_clock(store, config, now_unix).await
+}
+
+/// [`run`] with the wall clock passed in, so a test can move it together
+/// with tokio's paused timer.
+pub async fn run_with_clock(store: Arc<Store>, config: RetentionConfig, now: impl Fn() -> i64) {
     let mut ticks = tokio::time::interval(Duration::from_secs(config.interval_secs));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match prune_once(&store, &config).await {
+        match prune_once(&store, &config, now()).await {
             Ok(erased) => tracing::info!(erased, days = config.days, "retention pass done"),
             Err(err) => {
                 tracing::error!(error = %err, "retention pass failed; will retry next interval")
@@ -121,6 +131,82 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad.validate().unwrap_err().0, "retention.interval_secs");
+    }
+
+    /// The timer's passes on a moving clock: at start the rows older than
+    /// 90 days go; a day later the row that was exactly 90 days old goes too.
+    #[tokio::test(start_paused = true)]
+    async fn serve_timer_erases_what_ages_past_the_retention_on_each_pass() {
+        use crate::address::EmailAddress;
+        use crate::store::{LogEntry, Participant, UserId};
+        use std::sync::atomic::{AtomicI64, Ordering};
+
+        const NOW: i64 = 1_800_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("relay.db")).unwrap();
+        let person = |id: &str, email: &str| Participant {
+            user_id: UserId::parse(id).unwrap(),
+            email: EmailAddress::parse(email).unwrap(),
+            display_name: None,
+        };
+        store
+            .create_conversation(
+                &person("a", "alice@a.example"),
+                &person("b", "bob@b.example"),
+                NOW,
+            )
+            .unwrap();
+        for days in [89, 90, 91] {
+            store
+                .log_message(&LogEntry {
+                    sent_at: NOW - days * SECONDS_PER_DAY,
+                    sender_id: Some("b".into()),
+                    recipient_id: Some("a".into()),
+                    alias: "someali".into(),
+                    subject: format!("{days} days"),
+                })
+                .unwrap();
+        }
+        let subjects = |store: &Store| -> Vec<String> {
+            store
+                .log_for_user("a")
+                .unwrap()
+                .into_iter()
+                .map(|row| row.subject)
+                .collect()
+        };
+        let wall = Arc::new(AtomicI64::new(NOW));
+        let clock = Arc::clone(&wall);
+        let config = RetentionConfig {
+            interval_secs: SECONDS_PER_DAY as u64,
+            ..Default::default()
+        };
+        let timer = tokio::spawn(run_with_clock(Arc::clone(&store), config, move || {
+            clock.load(Ordering::SeqCst)
+        }));
+
+        let until = |want: usize| {
+            let store = Arc::clone(&store);
+            async move {
+                // The pass runs on the blocking pool: yield until it landed.
+                for _ in 0..10_000 {
+                    if subjects(&store).len() == want {
+                        return;
+                    }
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                panic!("no pass left {want} rows");
+            }
+        };
+        until(2).await;
+        assert_eq!(subjects(&store), ["90 days", "89 days"]);
+
+        wall.store(NOW + SECONDS_PER_DAY, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(SECONDS_PER_DAY as u64)).await;
+        until(1).await;
+        assert_eq!(subjects(&store), ["89 days"]);
+        timer.abort();
     }
 
     #[test]

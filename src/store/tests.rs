@@ -203,3 +203,28 @@ fn group_commit_writes_every_row_and_reports_each() {
     }));
     assert!(refused.is_err());
 }
+
+#[test]
+fn a_checkpoint_blocked_by_a_reader_is_an_error_not_a_silent_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let writer = Connection::open(&path).unwrap();
+    configure(&writer).unwrap();
+    writer.busy_timeout(Duration::ZERO).unwrap();
+    writer
+        .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('old');")
+        .unwrap();
+    // A reader holds a snapshot that still needs the WAL's frames.
+    let reader = Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    writer.execute("DELETE FROM t", []).unwrap();
+    assert!(matches!(
+        checkpoint(&writer),
+        Err(StoreError::CheckpointBusy)
+    ));
+    reader.execute_batch("COMMIT").unwrap();
+    checkpoint(&writer).unwrap();
+}
