@@ -6,40 +6,84 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::LimitsConfig;
 
+/// What the per-client limits count by: an IPv4 address, or the /64 of an
+/// IPv6 address (one subscriber's usual allocation: rotating addresses
+/// inside it must not buy a fresh allowance). An IPv4-mapped IPv6 address
+/// counts as its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Self(ip),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(IpAddr::V4(v4)),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    Self(IpAddr::V6(Ipv6Addr::from(prefix)))
+                }
+            },
+        }
+    }
+}
+
 /// Fixed-window counters per key. Entries whose window has passed are
 /// dropped on the next sweep, so the map only holds recent clients.
 pub struct WindowCounter<K> {
     window: Duration,
     limit: u32,
-    entries: Mutex<HashMap<K, (Instant, u32)>>,
+    entries: Mutex<Entries<K>>,
 }
 
-/// Sweep stale entries once the map holds this many keys.
+struct Entries<K> {
+    map: HashMap<K, (Instant, u32)>,
+    /// Sweep stale entries when the map grows to this size; it then doubles
+    /// past what survived, so sweeps cost O(1) amortized per event.
+    sweep_at: usize,
+}
+
+/// The smallest map size that triggers a sweep.
 const SWEEP_AT: usize = 4096;
+/// Keys tracked at most. Beyond it (a flood from more distinct clients
+/// than any window should see) new keys are not tracked and are allowed:
+/// memory stays bounded, and the connection limits still apply.
+const MAX_TRACKED: usize = 1 << 20;
 
 impl<K: Eq + Hash + Clone> WindowCounter<K> {
     pub fn new(window: Duration, limit: u32) -> Self {
         Self {
             window,
             limit,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                sweep_at: SWEEP_AT,
+            }),
         }
     }
 
     fn with_entry<T>(&self, key: &K, now: Instant, f: impl FnOnce(&mut u32) -> T) -> T {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= SWEEP_AT {
+        let entries = &mut *entries;
+        if entries.map.len() >= entries.sweep_at {
             let window = self.window;
-            entries.retain(|_, (start, _)| now.duration_since(*start) < window);
+            entries
+                .map
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
+            entries.sweep_at = (entries.map.len() * 2).max(SWEEP_AT);
         }
-        let entry = entries.entry(key.clone()).or_insert((now, 0));
+        if entries.map.len() >= MAX_TRACKED && !entries.map.contains_key(key) {
+            let mut untracked = 0;
+            return f(&mut untracked);
+        }
+        let entry = entries.map.entry(key.clone()).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
@@ -71,7 +115,11 @@ impl<K: Eq + Hash + Clone> WindowCounter<K> {
     }
 
     pub fn tracked(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .len()
     }
 }
 
@@ -149,9 +197,9 @@ impl Drop for Reservation {
 /// All cross-session limits of one listener.
 pub struct Limits {
     pub per_client_connections: u32,
-    connections: Mutex<HashMap<IpAddr, u32>>,
-    pub client_messages: WindowCounter<IpAddr>,
-    pub client_failed_rcpts: WindowCounter<IpAddr>,
+    connections: Mutex<HashMap<ClientKey, u32>>,
+    pub client_messages: WindowCounter<ClientKey>,
+    pub client_failed_rcpts: WindowCounter<ClientKey>,
     pub alias_messages: WindowCounter<String>,
     pub memory: Arc<MemoryBudget>,
 }
@@ -179,15 +227,16 @@ impl Limits {
 
     /// Admits one more connection from `client`, or None over the limit.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<ConnectionSlot> {
+        let key = ClientKey::from(client);
         let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        let count = connections.entry(client).or_insert(0);
+        let count = connections.entry(key).or_insert(0);
         if *count >= self.per_client_connections {
             return None;
         }
         *count += 1;
         Some(ConnectionSlot {
             limits: Arc::clone(self),
-            client,
+            client: key,
         })
     }
 }
@@ -195,7 +244,7 @@ impl Limits {
 /// A client's connection slot; released (and forgotten at zero) on drop.
 pub struct ConnectionSlot {
     limits: Arc<Limits>,
-    pub client: IpAddr,
+    pub client: ClientKey,
 }
 
 impl Drop for ConnectionSlot {
@@ -241,6 +290,37 @@ mod tests {
         }
         counter.record(&usize::MAX, start + Duration::from_secs(2));
         assert_eq!(counter.tracked(), 1);
+    }
+
+    #[test]
+    fn sweeps_are_amortized_and_tracking_is_bounded() {
+        let counter = WindowCounter::new(Duration::from_secs(60), 5);
+        let start = Instant::now();
+        // Live keys survive a sweep; the next sweep waits for twice as many.
+        for key in 0..SWEEP_AT * 3 {
+            counter.record(&key, start);
+        }
+        let entries = counter.entries.lock().unwrap();
+        assert_eq!(entries.map.len(), SWEEP_AT * 3);
+        assert!(entries.sweep_at > SWEEP_AT * 3);
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let key = |s: &str| ClientKey::from(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        let limits = Limits::from_config(&LimitsConfig {
+            max_connections_per_client: 1,
+            ..LimitsConfig::default()
+        });
+        let _held = limits.admit("2001:db8::1".parse().unwrap()).unwrap();
+        assert!(limits.admit("2001:db8::2".parse().unwrap()).is_none());
     }
 
     #[test]

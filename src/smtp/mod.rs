@@ -209,7 +209,7 @@ impl Server {
     async fn tls_session(
         &self,
         stream: TcpStream,
-        client: std::net::IpAddr,
+        client: limits::ClientKey,
         stop: tokio::sync::watch::Receiver<bool>,
         started: Instant,
     ) {

@@ -3,14 +3,13 @@
 //! client bytes into replies. Pipelined commands are answered in order and
 //! the replies flushed together before we wait for more input.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use smtp_proto::{Error as ParseError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::data::{DataOutcome, DataReader};
-use super::limits::{Limits, Reservation};
+use super::limits::{ClientKey, Limits, Reservation};
 use super::reply::Reply;
 use super::SessionSettings;
 use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
@@ -51,7 +50,7 @@ pub struct Session<'a> {
     settings: &'a SessionSettings,
     limits: &'a Limits,
     /// Key for the per-client limits only: never logged, never stored.
-    client: IpAddr,
+    client: ClientKey,
     transactions: u32,
     /// Turns true when the daemon stops: idle sessions get 421 at once,
     /// a message being received is finished first.
@@ -77,7 +76,7 @@ impl<'a> Session<'a> {
         relay: &'a Relay,
         settings: &'a SessionSettings,
         limits: &'a Limits,
-        client: IpAddr,
+        client: ClientKey,
         shutdown: tokio::sync::watch::Receiver<bool>,
         tls_active: bool,
     ) -> Self {
