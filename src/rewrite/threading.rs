@@ -2,7 +2,7 @@
 //! `<TOKEN@alias-domain>`; our own tokens are opened back into the id the
 //! other side originally used, so both sides' clients thread.
 
-use crate::tokens::MessageIdCipher;
+use crate::tokens::{MessageIdCipher, MAX_MESSAGE_ID_LEN};
 
 pub struct IdMapper<'a> {
     pub cipher: &'a MessageIdCipher,
@@ -25,11 +25,27 @@ impl IdMapper<'_> {
     }
 
     /// Maps every `<id>` found in a header value; ids that cannot be mapped
-    /// are dropped rather than passed through.
+    /// are dropped rather than passed through. A long list keeps its first
+    /// id (the thread's root) and the last ones (the nearest ancestors), as
+    /// RFC 5322 allows for References: tokens are longer than the ids they
+    /// replace, and this keeps the rewritten header block bounded.
     pub fn map_all(&self, value: &[u8]) -> Vec<String> {
-        message_ids(value).filter_map(|id| self.map(id)).collect()
+        let ids: Vec<&str> = message_ids(value).collect();
+        let kept: Vec<&str> = if ids.len() > MAX_LISTED_IDS {
+            ids[..1]
+                .iter()
+                .chain(&ids[ids.len() - (MAX_LISTED_IDS - 1)..])
+                .copied()
+                .collect()
+        } else {
+            ids
+        };
+        kept.into_iter().filter_map(|id| self.map(id)).collect()
     }
 }
+
+/// Ids kept in one In-Reply-To or References header.
+pub const MAX_LISTED_IDS: usize = 21;
 
 /// The `<...>` ids in a header value, ignoring anything between them
 /// (comments, white space, folding, stray text from broken clients).
@@ -42,6 +58,7 @@ pub fn message_ids(value: &[u8]) -> impl Iterator<Item = &str> {
         let id = &after[..end];
         rest = &after[end + 1..];
         let plausible = !id.is_empty()
+            && id.len() <= MAX_MESSAGE_ID_LEN
             && id.iter().all(|&b| b.is_ascii_graphic() && b != b'<')
             && id.contains(&b'@');
         if plausible {
@@ -103,6 +120,28 @@ mod tests {
         let resealed = other.map(&ours).unwrap();
         assert!(resealed.ends_with("@relay.example"));
         assert_ne!(resealed, "orig@mail.sender.example");
+    }
+
+    #[test]
+    fn long_lists_keep_the_root_and_the_nearest_ancestors() {
+        let cipher = ServerSecret::from_bytes([3; 32]).message_id_cipher();
+        let mapper = IdMapper {
+            cipher: &cipher,
+            alias_domain: "relay.example",
+            conversation_id: "c1",
+        };
+        let value: String = (0..20_000).map(|i| format!("<{i}@x.example> ")).collect();
+        let mapped = mapper.map_all(value.as_bytes());
+        assert_eq!(mapped.len(), MAX_LISTED_IDS);
+        let opened: Vec<String> = mapped.iter().map(|t| mapper.map(t).unwrap()).collect();
+        assert_eq!(opened[0], "0@x.example");
+        assert_eq!(
+            opened[1],
+            format!("{}@x.example", 20_000 - MAX_LISTED_IDS + 1)
+        );
+        assert_eq!(opened[MAX_LISTED_IDS - 1], "19999@x.example");
+        let long = format!("<{}@x.example>", "a".repeat(MAX_MESSAGE_ID_LEN));
+        assert!(mapper.map_all(long.as_bytes()).is_empty());
     }
 
     #[test]
