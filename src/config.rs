@@ -167,7 +167,8 @@ pub struct UpstreamConfig {
     pub password_file: Option<PathBuf>,
     /// Environment variable holding the AUTH password.
     pub password_env: Option<String>,
-    /// Extra CA certificate (PEM) to trust for the upstream, e.g. a private CA.
+    /// CA certificate (PEM) that alone is trusted for the upstream instead of
+    /// the system store, e.g. a private CA.
     pub ca_file: Option<PathBuf>,
     #[serde(default = "defaults::upstream_timeout_secs")]
     pub timeout_secs: u64,
@@ -392,17 +393,30 @@ impl Config {
             ));
         }
         // A message is held twice while it is forwarded (received and rewritten).
-        if limits.max_buffered_bytes < 2 * self.smtp.max_message_bytes + 64 * 1024 {
+        let held_while_forwarding = self
+            .smtp
+            .max_message_bytes
+            .saturating_mul(2)
+            .saturating_add(64 * 1024);
+        if limits.max_buffered_bytes < held_while_forwarding {
             return Err(invalid(
                 "smtp.limits.max_buffered_bytes",
                 "must be at least 2 × smtp.max_message_bytes + 64 KiB, or a message at the size limit could never be forwarded",
             ));
         }
-        if limits.command_timeout_secs == 0 || limits.data_timeout_secs == 0 {
-            return Err(invalid(
+        let timeouts = [
+            (
                 "smtp.limits.command_timeout_secs",
-                "timeouts must be at least 1 second",
-            ));
+                limits.command_timeout_secs,
+            ),
+            ("smtp.limits.data_timeout_secs", limits.data_timeout_secs),
+            (
+                "smtp.limits.session_timeout_secs",
+                limits.session_timeout_secs,
+            ),
+        ];
+        if let Some((key, _)) = timeouts.iter().find(|(_, secs)| *secs == 0) {
+            return Err(invalid(key, "must be at least 1 second"));
         }
         if self.upstream.timeout_secs == 0 {
             return Err(invalid(

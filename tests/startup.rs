@@ -60,6 +60,13 @@ fn bad_configs_are_refused_naming_the_key_or_path() {
             "upstream.password_file",
         ),
         (format!("{text}\n[hook]\nlisten = \"0.0.0.0:8025\"\ntoken_file = \"t\"\n"), "hook.listen"),
+        (format!("{text}\n[smtp.limits]\nsession_timeout_secs = 0\n"), "smtp.limits.session_timeout_secs"),
+        (format!("{text}\n[smtp.limits]\ndata_timeout_secs = 0\n"), "smtp.limits.data_timeout_secs"),
+        // Twice the message limit would overflow: refused, not a panic.
+        (
+            text.replace("max_message_bytes = 1048576", "max_message_bytes = 9223372036854775807"),
+            "smtp.limits.max_buffered_bytes",
+        ),
     ];
     for (config, expected) in cases {
         std::fs::write(&daemon.config, &config).unwrap();
