@@ -339,6 +339,96 @@ fn every_endpoint_answers_its_errors() {
     assert_eq!(status, 404);
     let (status, _) = hook.authed("GET", "/v1/no/such/endpoint", None);
     assert_eq!(status, 404);
+    // A user id that cannot be one is a field error, on every user endpoint.
+    for (method, path) in [
+        ("DELETE", "/v1/users/a%20b"),
+        ("GET", "/v1/users/a%20b/export"),
+    ] {
+        let (status, err) = hook.authed(method, path, None);
+        assert_eq!(status, 422, "{method} {path}: {err}");
+    }
+
+    // Every endpoint wants the token; every JSON endpoint refuses bad JSON.
+    let endpoints = [
+        ("POST", "/v1/conversations".to_owned()),
+        ("DELETE", format!("/v1/conversations/{id}")),
+        ("POST", "/v1/messages".to_owned()),
+        ("DELETE", "/v1/users/alice".to_owned()),
+        ("GET", "/v1/users/alice/export".to_owned()),
+        ("GET", "/healthz".to_owned()),
+        ("GET", "/metrics".to_owned()),
+    ];
+    for (method, path) in &endpoints {
+        for token in [None, Some("wrong-token-wrong-token")] {
+            let (status, body) = hook.call(method, path, Some("{}"), token);
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
+        }
+    }
+    for path in ["/v1/conversations", "/v1/messages"] {
+        for bad in ["{not json", "[1, 2]", "\"text\""] {
+            let (status, err) = hook.authed("POST", path, Some(bad));
+            assert_eq!(
+                (status, err["error"].as_str()),
+                (400, Some("bad_json")),
+                "{path} {bad}"
+            );
+        }
+    }
+    // Nothing was deleted by the unauthenticated calls.
+    let (status, _) = hook.authed("GET", "/v1/users/alice/export", None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn composed_messages_report_upstream_faults_as_503_and_502() {
+    let base = tempfile::tempdir().unwrap();
+    let mut sink = Sink::start(base.path(), &[]);
+    let mut options = DaemonOptions::upstream(&format!("smtp://127.0.0.1:{}", sink.port));
+    let hook = Hook::configure(base.path(), &mut options);
+    let daemon = Daemon::start(options);
+    let (status, created) = hook.authed("POST", "/v1/conversations", Some(&conversation_body()));
+    assert_eq!(status, 201, "{created}");
+    let message = serde_json::json!({
+        "conversation_id": created["conversation_id"], "from_user": "alice",
+        "subject": "through a failing upstream", "text": "hello"
+    })
+    .to_string();
+
+    // smtp-sink answers end of data with 4xx (-r .), then 5xx (-f .).
+    for (fault, want, error) in [
+        ("-r", 503, "upstream_unavailable"),
+        ("-f", 502, "upstream_rejected"),
+    ] {
+        sink.restart(&[fault, "."]);
+        let (status, err) = hook.authed("POST", "/v1/messages", Some(&message));
+        assert_eq!(status, want, "{fault}: {err}");
+        assert_eq!(err["error"].as_str(), Some(error), "{err}");
+        let detail = err["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.contains("smtp-sink") && !detail.contains("127.0.0.1"),
+            "{detail}"
+        );
+    }
+    assert!(
+        daemon.log_rows().is_empty(),
+        "nothing was delivered, so nothing is logged"
+    );
+
+    // Upstream gone: /healthz says so with 503; back: 200 and delivered.
+    sink.stop();
+    let (status, health) = hook.authed("GET", "/healthz", None);
+    assert_eq!(
+        (status, health["upstream"].as_str()),
+        (503, Some("failing")),
+        "{health}"
+    );
+    assert_eq!(health["store"].as_str(), Some("ok"));
+    sink.restart(&[]);
+    let (status, health) = hook.authed("GET", "/healthz", None);
+    assert_eq!(status, 200, "{health}");
+    let (status, sent) = hook.authed("POST", "/v1/messages", Some(&message));
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(daemon.log_rows().len(), 1);
 }
 
 #[test]
