@@ -84,24 +84,36 @@ fn setup(extra_limits: &str) -> (Daemon, Conversation) {
 
 #[test]
 fn smuggled_end_of_data_variants_never_split_a_message() {
-    let (daemon, conv) = setup("max_errors = 1000");
-    let variants: [&[u8]; 11] = [
-        b"\n.\n",
-        b"\n.\r\n",
-        b"\r.\n",
-        b"\r.\r",
-        b"\r.\r\n",
-        b"\r\n.\n",
-        b"\r\n.\r",
-        b"\r\n.\r\r\n",
-        b"\r\r\n.\r\r\n",
-        b"\r\n\x00.\r\n",
-        b"\r\n.\x00\r\n",
+    // A real upstream (aiosmtpd over STARTTLS), so what mail-send writes
+    // (its dot-stuffing, its line endings) is what gets checked.
+    let base = tempfile::tempdir().unwrap();
+    let upstream = AioUpstream::start(base.path(), &[]);
+    let mut options = upstream.daemon_options(base.path());
+    options.extra_smtp = "[smtp.limits]\nmax_errors = 1000".into();
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    // Only the NUL variants hold no bare CR or LF: they do not end the data
+    // either, so everything up to the real CRLF.CRLF is one message.
+    let variants: [(&[u8], &str); 11] = [
+        (b"\n.\n", "550 5.5.2"),
+        (b"\n.\r\n", "550 5.5.2"),
+        (b"\r.\n", "550 5.5.2"),
+        (b"\r.\r", "550 5.5.2"),
+        (b"\r.\r\n", "550 5.5.2"),
+        (b"\r\n.\n", "550 5.5.2"),
+        (b"\r\n.\r", "550 5.5.2"),
+        (b"\r\n.\r\r\n", "550 5.5.2"),
+        (b"\r\r\n.\r\r\n", "550 5.5.2"),
+        (b"\r\n\x00.\r\n", "250"),
+        (b"\r\n.\x00\r\n", "250"),
     ];
-    for (index, variant) in variants.iter().enumerate() {
+    for (index, (variant, expected)) in variants.iter().enumerate() {
         let mut client = Client::connect(&daemon);
         client.start_transaction(&conv.alias_a);
-        let mut payload = format!("Subject: variant {index}\r\n\r\nfirst message").into_bytes();
+        // Client-side dot-stuffed lines: a lone dot and a leading dot.
+        let mut payload =
+            format!("Subject: variant {index}\r\n\r\nfirst message\r\n..\r\n..leading dot")
+                .into_bytes();
         payload.extend_from_slice(variant);
         payload.extend_from_slice(
             format!("MAIL FROM:<{BOB}>\r\nRCPT TO:<{}>\r\nDATA\r\nSubject: SMUGGLED\r\n\r\nsmuggled body\r\n.\r\n", conv.alias_a)
@@ -109,12 +121,7 @@ fn smuggled_end_of_data_variants_never_split_a_message() {
         );
         client.send(&payload);
         let reply = client.reply();
-        // Whatever the variant, the smuggled commands were data, and the
-        // message (with its bare CR/LF, or a NUL-hidden dot) is one message.
-        assert!(
-            reply.starts_with("550 5.5.2") || reply.starts_with("250"),
-            "variant {variant:?}: {reply}"
-        );
+        assert!(reply.starts_with(expected), "variant {variant:?}: {reply}");
         let after = client.command("NOOP");
         assert!(
             after.starts_with("250"),
@@ -122,12 +129,8 @@ fn smuggled_end_of_data_variants_never_split_a_message() {
         );
         client.command("QUIT");
     }
-    let delivered = captured(&daemon.outbox());
-    assert!(
-        delivered.len() <= 2,
-        "only the NUL variants may pass, as one message each: {}",
-        delivered.len()
-    );
+    let delivered = wait_captured(&upstream.dir, 2);
+    assert_eq!(delivered.len(), 2, "exactly the two NUL variants arrive");
     for (_, message) in &delivered {
         anonrelay::rewrite::check_line_endings(message).expect("no stray CR or LF forwarded");
         assert!(
@@ -138,6 +141,12 @@ fn smuggled_end_of_data_variants_never_split_a_message() {
         assert!(
             text.contains("smuggled body"),
             "the smuggled part stays inside the one message"
+        );
+        // mail-send stuffed the dots again: the upstream un-stuffed them
+        // back to what the sender meant, and did not end the data early.
+        assert!(
+            text.contains("first message\r\n.\r\n.leading dot"),
+            "dot lines changed on the way: {text:?}"
         );
     }
 }
@@ -477,18 +486,34 @@ fn commands_injected_after_starttls_are_discarded() {
     let mut options = DaemonOptions::outbox();
     options.extra_smtp = starttls_config(&certs);
     let daemon = Daemon::start(options);
-    let mut client = Client::connect(&daemon);
-    client.command("EHLO c.example");
-    // One packet: STARTTLS and a command that must never be executed.
-    client.send(b"STARTTLS\r\nNOOP injected\r\n");
-    assert!(client.reply().starts_with("220 2.0.0"));
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let next = client.reply();
+    require_python_ssl();
+    // One packet: STARTTLS and a NOOP that must never be executed, then a
+    // real handshake (Python's ssl) and EHLO inside TLS: the first reply
+    // there must be EHLO's, not the injected NOOP's.
+    let out = std::process::Command::new(PYTHON)
+        .arg(repo().join("tests/peers/starttls_injection.py"))
+        .args(["127.0.0.1", &daemon.port.to_string()])
+        .arg(certs.join("ca.pem"))
+        .output()
+        .expect("run starttls_injection.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        !next.starts_with("250"),
-        "the injected NOOP was answered: {next}"
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("250-mx.relay.test"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("EHLO-FIRST"), "{stdout}");
+}
+
+fn require_python_ssl() {
+    require(PYTHON, "python3");
+    let ok = std::process::Command::new(PYTHON)
+        .args(["-c", "import ssl"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "Python's ssl module is missing: `apt-get install python3`"
     );
 }
