@@ -5,10 +5,11 @@
         [--tls-cert CERT --tls-key KEY] [--auth USER:PASS] [--require-auth]
         [--fail-data CODE [--fail-count N]]
         [--fail-rcpt CODE [--fail-rcpt-match TEXT]]
-        [--data-size-limit BYTES] [--hostname NAME]
+        [--data-size-limit BYTES] [--hostname NAME] [--implicit-tls]
 
 Listens on 127.0.0.1:P. With a certificate it offers STARTTLS and requires
-it before AUTH and MAIL (530 otherwise); with --auth it offers AUTH PLAIN and
+it before AUTH and MAIL (530 otherwise), or with --implicit-tls speaks TLS
+from the first byte (smtps, port 465 style) and offers no STARTTLS; with --auth it offers AUTH PLAIN and
 LOGIN for that one user only; with --require-auth MAIL needs AUTH (530).
 SMTPUTF8 and 8BITMIME are advertised.
 
@@ -18,7 +19,7 @@ dot-unstuffing undone and CRLF kept), each atomically (tmp file + rename),
 so a reader that sees NNNN.eml sees both complete. NNNN counts stored
 messages from 0001. The JSON holds:
     mail_from, rcpt_tos, mail_options, rcpt_options, auth_user (null without
-    AUTH), tls (true after STARTTLS), ehlo (the last EHLO/HELO name),
+    AUTH), tls (true after STARTTLS or on an implicit-TLS connection), ehlo (the last EHLO/HELO name),
     connection (1, 2, ... per TCP connection, STARTTLS does not start a new one)
 
 Prints "READY <port>" (flushed) once listening and nothing on stdout after
@@ -41,9 +42,12 @@ import sys
 import warnings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
+# With --implicit-tls every connection is TLS, which aiosmtpd cannot see.
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 # aiosmtpd logs this on every successful AUTH; it is noise in test output.
 logging.getLogger("mail.log").addFilter(
-    lambda record: "login_data is deprecated" not in record.getMessage())
+    lambda record: "login_data is deprecated" not in record.getMessage()
+    and "auth_require_tls == False" not in record.getMessage())
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import SMTP, AuthResult  # noqa: E402
@@ -112,7 +116,8 @@ class Handler:
             "mail_options": list(envelope.mail_options),
             "rcpt_options": list(envelope.rcpt_options),
             "auth_user": session.auth_data if isinstance(session.auth_data, str) else None,
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             "ehlo": session.host_name,
             "connection": server.number(),
         }
@@ -164,9 +169,13 @@ def main():
     parser.add_argument("--data-size-limit", type=int, default=33554432, metavar="BYTES",
                         help="advertised SIZE; bigger messages get 552")
     parser.add_argument("--hostname", default="upstream.test", help="name in the banner")
+    parser.add_argument("--implicit-tls", action="store_true",
+                        help="TLS from the first byte (needs --tls-cert/--tls-key)")
     args = parser.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.implicit_tls and not args.tls_cert:
+        parser.error("--implicit-tls needs --tls-cert and --tls-key")
     os.makedirs(args.dir, exist_ok=True)
 
     tls_context = None
@@ -174,13 +183,16 @@ def main():
         tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls_context.load_cert_chain(args.tls_cert, args.tls_key)
 
+    # With implicit TLS the whole connection is encrypted: no STARTTLS, and
+    # aiosmtpd's auth_require_tls (which looks for a STARTTLS upgrade) is off.
+    starttls_context = None if args.implicit_tls else tls_context
     smtp_kwargs = {
         "decode_data": False,
         "enable_SMTPUTF8": True,
         "data_size_limit": args.data_size_limit,
-        "tls_context": tls_context,
-        "require_starttls": tls_context is not None,
-        "auth_require_tls": tls_context is not None,
+        "tls_context": starttls_context,
+        "require_starttls": starttls_context is not None,
+        "auth_require_tls": starttls_context is not None,
         "auth_required": args.require_auth,
         "hostname": args.hostname,
         "ident": "anonrelay-test-upstream",
@@ -190,7 +202,8 @@ def main():
         smtp_kwargs["authenticator"] = authenticator_for(user, password)
 
     controller = UpstreamController(Handler(args), hostname="127.0.0.1", port=args.port,
-                                    ready_timeout=30.0, server_kwargs=smtp_kwargs)
+                                    ready_timeout=30.0, server_kwargs=smtp_kwargs,
+                                    ssl_context=tls_context if args.implicit_tls else None)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
