@@ -3,6 +3,7 @@
 //! real address. See DESIGN.md (beside the repository) for the promises.
 
 pub mod address;
+pub mod bounce;
 pub mod clock;
 pub mod compose;
 pub mod config;

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub forwarded: Counter,
     rejected: Family<Label, Counter>,
     upstream_failures: Family<Label, Counter>,
+    bounces: Family<Label, Counter>,
     pub composed: Counter,
     pub conversations_created: Counter,
 }
@@ -31,6 +32,7 @@ impl Metrics {
         let forwarded = Counter::default();
         let rejected = Family::<Label, Counter>::default();
         let upstream_failures = Family::<Label, Counter>::default();
+        let bounces = Family::<Label, Counter>::default();
         let composed = Counter::default();
         let conversations_created = Counter::default();
         registry.register(
@@ -54,6 +56,11 @@ impl Metrics {
             upstream_failures.clone(),
         );
         registry.register(
+            "bounces",
+            "Messages at bounce addresses, by outcome",
+            bounces.clone(),
+        );
+        registry.register(
             "hook_messages_sent",
             "Messages composed through the hook and accepted upstream",
             composed.clone(),
@@ -69,6 +76,7 @@ impl Metrics {
             forwarded,
             rejected,
             upstream_failures,
+            bounces,
             composed,
             conversations_created,
         }
@@ -82,6 +90,10 @@ impl Metrics {
         self.upstream_failures
             .get_or_create(&[("kind", kind)])
             .inc();
+    }
+
+    pub fn bounce(&self, outcome: &'static str) {
+        self.bounces.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     /// The Prometheus text exposition format.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::address::Domain;
+use crate::bounce;
 use crate::metrics::Metrics;
 use crate::rewrite::{self, RewriteError};
 use crate::smtp::reply::Reply;
@@ -32,6 +33,16 @@ pub struct Accepted {
     pub route: Route,
     /// The envelope sender already is the partner's registered address.
     pub envelope_sender_matches: bool,
+    pub kind: RecipientKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientKind {
+    /// A conversation alias: the message is forwarded to its owner.
+    Alias,
+    /// A VERP bounce address of a message we forwarded to the route's
+    /// owner: a DSN here becomes a notice to the route's partner.
+    Bounce,
 }
 
 impl Relay {
@@ -65,6 +76,24 @@ impl Relay {
         Accepted {
             route,
             envelope_sender_matches,
+            kind: RecipientKind::Alias,
+        }
+    }
+
+    /// The live route a VERP bounce address (local part) refers to; None
+    /// for a forged or expired token or a revoked alias.
+    pub async fn bounce_route(&self, local_part: &str) -> Result<Option<Route>, StoreError> {
+        let Some(alias) = self.verp.verify(local_part, now_unix().max(0) as u64) else {
+            return Ok(None);
+        };
+        self.route(&alias).await
+    }
+
+    pub fn accept_bounce(&self, route: Route) -> Accepted {
+        Accepted {
+            route,
+            envelope_sender_matches: false,
+            kind: RecipientKind::Bounce,
         }
     }
 
@@ -72,6 +101,9 @@ impl Relay {
     /// is the final answer to DATA: 250 only after the upstream accepted.
     pub async fn forward(&self, accepted: &Accepted, raw: &[u8], max_header_bytes: usize) -> Reply {
         let route = &accepted.route;
+        if accepted.kind == RecipientKind::Bounce {
+            return self.notify_bounce(route, raw).await;
+        }
         let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
@@ -164,6 +196,56 @@ impl Relay {
             tracing::error!(alias = %recipient_alias, error = %err, "message delivered but its metadata row was not written");
         }
         Ok(())
+    }
+
+    /// A message at a VERP address: a DSN becomes one notice to the
+    /// original sender (the route's partner); anything else (a success
+    /// report, an auto-reply sent to the envelope sender) is dropped.
+    /// Either way the DSN is answered 250 only once we are done with it,
+    /// so a notice the upstream could not take yet is retried by the
+    /// reporting MTA.
+    async fn notify_bounce(&self, route: &Route, raw: &[u8]) -> Reply {
+        let Some(report) = bounce::read_report(raw) else {
+            self.metrics.bounce("dropped");
+            tracing::info!(alias = %route.alias, "message to a bounce address is no delivery failure; dropped");
+            return Reply::DELIVERED;
+        };
+        let now = now_unix();
+        let message_id = format!("{}@{}", random_trace_id(), self.alias_domain);
+        let Some(notice) = bounce::compose_notice(&bounce::Notice {
+            from_alias: &route.alias,
+            to_alias: &route.partner_alias,
+            alias_domain: self.alias_domain.as_str(),
+            report: &report,
+            message_id: &message_id,
+            now,
+        }) else {
+            tracing::error!(alias = %route.alias, "bounce notice could not be built");
+            return Reply::LOCAL_ERROR;
+        };
+        // The null reverse path: a notice about a failure must never cause
+        // another one (RFC 5321 4.5.5), so a bounce of it goes nowhere.
+        let envelope = Envelope {
+            mail_from: "",
+            rcpt_to: &route.partner_email,
+        };
+        match self.upstream.deliver(&envelope, &notice).await {
+            Ok(()) => {
+                self.metrics.bounce(match report.class {
+                    bounce::BounceClass::Permanent => "notified_permanent",
+                    bounce::BounceClass::Temporary => "notified_temporary",
+                });
+                tracing::info!(alias = %route.alias, conversation = %route.conversation_id, "bounce notice sent");
+                Reply::DELIVERED
+            }
+            Err(err) => {
+                tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept a bounce notice");
+                match err {
+                    DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
+                    DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
+                }
+            }
+        }
     }
 
     pub fn message_id_cipher(&self) -> &MessageIdCipher {

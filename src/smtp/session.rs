@@ -14,6 +14,7 @@ use super::reply::Reply;
 use super::SessionSettings;
 use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
 use crate::relay::{Accepted, Relay};
+use crate::tokens::VERP_PREFIX;
 
 /// How a session ended, for the listener.
 #[derive(Debug, PartialEq, Eq)]
@@ -384,6 +385,25 @@ impl<'a> Session<'a> {
         reply
     }
 
+    /// A VERP bounce address: accepted only with a valid, unexpired token
+    /// of a live alias. Anything else is refused here, at RCPT time, so a
+    /// forged bounce causes no mail at all (no backscatter).
+    async fn judge_bounce_rcpt(&mut self, local: &str) -> Reply {
+        let route = match self.relay.bounce_route(local).await {
+            Ok(Some(route)) => route,
+            Ok(None) => return Reply::NO_SUCH_RECIPIENT,
+            Err(err) => {
+                tracing::error!(error = %err, "alias lookup failed");
+                return Reply::LOCAL_ERROR;
+            }
+        };
+        let Some(transaction) = &mut self.transaction else {
+            return Reply::NEED_MAIL;
+        };
+        transaction.recipient = Some(self.relay.accept_bounce(route));
+        Reply::RECIPIENT_OK
+    }
+
     async fn judge_rcpt(&mut self, line: &[u8]) -> Reply {
         let Some(path) = raw_rcpt_path(line) else {
             return Reply::SYNTAX;
@@ -401,6 +421,9 @@ impl<'a> Session<'a> {
             .is_some_and(|t| t.recipient.is_some())
         {
             return Reply::ONE_RECIPIENT;
+        }
+        if local.starts_with(VERP_PREFIX) {
+            return self.judge_bounce_rcpt(&local).await;
         }
         if !is_alias_shape(&local) {
             return Reply::NO_SUCH_RECIPIENT;

@@ -1,0 +1,229 @@
+//! Bounces: a DSN built like real Postfix and Gmail reports, sent by a real
+//! client to the VERP envelope sender of a forwarded message, becomes one
+//! notice to the original sender that names only aliases; forged, expired
+//! and success reports produce nothing.
+
+mod common;
+
+use anonrelay::tokens::ServerSecret;
+use common::*;
+
+const ALICE: (&str, &str) = ("alice", "alice.real@a-mail.example");
+const BOB: (&str, &str) = ("bob", "bob.real@b-mail.example");
+const SUBJECT: &str = "Dinner on Friday";
+/// What the recipient's side wrote that must never reach the sender.
+const UNDISCLOSED: &[&str] = &[
+    ALICE.1,
+    "a-mail.example",
+    "mx.a-mail.example",
+    "198.51.100.7",
+    "gmail-smtp-in",
+    "googlemail.com",
+    "upstream-provider",
+    "User unknown",
+    "does not exist",
+    "Connection timed out",
+    "NoSuchUser",
+];
+
+struct Setup {
+    _base: tempfile::TempDir,
+    upstream: AioUpstream,
+    daemon: Daemon,
+    conv: Conversation,
+    verp: String,
+}
+
+/// Bob writes to Alice; the forwarded copy's envelope sender is the VERP
+/// address a bounce would come back to.
+fn setup() -> Setup {
+    let base = tempfile::tempdir().unwrap();
+    let upstream = AioUpstream::start(base.path(), &[]);
+    let daemon = Daemon::start(upstream.daemon_options(base.path()));
+    let conv = daemon.conversation(ALICE, BOB);
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &daemon.server(),
+        "--from",
+        BOB.1,
+        "--to",
+        &conv.alias_a,
+        "--header",
+        &format!("Subject: {SUBJECT}"),
+        "--body",
+        "Hi Alice, are we still on for Friday?",
+    ]);
+    assert!(ok, "{transcript}");
+    let forwarded = wait_captured(&upstream.dir, 1);
+    let verp = forwarded[0].0["mail_from"].as_str().unwrap().to_owned();
+    assert!(verp.starts_with("bounce+"), "{verp}");
+    Setup {
+        _base: base,
+        upstream,
+        daemon,
+        conv,
+        verp,
+    }
+}
+
+impl Setup {
+    /// Sends a DSN fixture as an MTA does (null sender); returns the
+    /// replies to RCPT and to the end of data.
+    fn send_dsn(&self, fixture: &str, to: &str) -> (String, String) {
+        let text = std::fs::read_to_string(repo().join("fixtures/dsn").join(fixture)).unwrap();
+        let text = text
+            .replace("@@VERP@@", to)
+            .replace("@@RECIPIENT@@", ALICE.1)
+            .replace("@@FROM_ALIAS@@", &self.conv.alias_b)
+            .replace("@@TO_ALIAS@@", &self.conv.alias_a)
+            .replace("@@SUBJECT@@", SUBJECT);
+        let file = self.daemon.dir.path().join(format!("{fixture}.filled"));
+        std::fs::write(&file, text).unwrap();
+        let replies = dialog(
+            &self.daemon.server(),
+            &[
+                "EHLO mx.upstream-provider.example",
+                "MAIL FROM:<>",
+                &format!("RCPT TO:<{to}>"),
+                "DATA",
+                &format!("BODY:@{}", file.display()),
+                "QUIT",
+            ],
+        );
+        (
+            replies[3].clone(),
+            replies.get(5).cloned().unwrap_or_default(),
+        )
+    }
+}
+
+fn assert_notice(
+    message: &[u8],
+    envelope: &serde_json::Value,
+    conv: &Conversation,
+    headline: &str,
+) {
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!([BOB.1]));
+    assert_eq!(envelope["mail_from"], "<>", "a notice has the null sender");
+    assert_eq!(
+        header(message, "From").unwrap(),
+        format!("<{}>", conv.alias_a)
+    );
+    assert_eq!(
+        header(message, "To").unwrap(),
+        format!("<{}>", conv.alias_b)
+    );
+    assert_eq!(
+        header(message, "Subject").unwrap(),
+        format!("{headline}: {SUBJECT}")
+    );
+    let shown = body_text(message);
+    for secret in UNDISCLOSED {
+        assert!(
+            !contains_ci(shown.as_bytes(), secret),
+            "`{secret}` is in the notice's text: {shown}"
+        );
+        assert!(
+            !contains_ci(message, secret),
+            "`{secret}` reached the sender:\n{}",
+            String::from_utf8_lossy(message)
+        );
+    }
+}
+
+/// The notice's text as a mail client shows it (decoded).
+fn body_text(message: &[u8]) -> String {
+    let parsed = mail_parser::MessageParser::new()
+        .parse(message)
+        .expect("the notice parses");
+    let text = parsed.body_text(0).expect("a text body").into_owned();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn postfix_and_gmail_bounces_become_one_notice_each_naming_only_aliases() {
+    let setup = setup();
+    for (index, fixture) in ["postfix-user-unknown.eml", "gmail-address-not-found.eml"]
+        .iter()
+        .enumerate()
+    {
+        let (rcpt, end) = setup.send_dsn(fixture, &setup.verp);
+        assert!(rcpt.starts_with("250"), "{fixture}: {rcpt}");
+        assert!(end.starts_with("250"), "{fixture}: {end}");
+        let all = wait_captured(&setup.upstream.dir, index + 2);
+        assert_eq!(all.len(), index + 2, "exactly one notice per bounce");
+        let (envelope, notice) = &all[index + 1];
+        assert_notice(notice, envelope, &setup.conv, "Undelivered");
+        assert!(body_text(notice).contains("could not be delivered"));
+    }
+    // Notices are not messages between the users: the log has one row.
+    assert_eq!(setup.daemon.log_rows().len(), 1);
+}
+
+#[test]
+fn a_delay_warning_becomes_a_delayed_notice() {
+    let setup = setup();
+    let (rcpt, end) = setup.send_dsn("postfix-delayed.eml", &setup.verp);
+    assert!(
+        rcpt.starts_with("250") && end.starts_with("250"),
+        "{rcpt} / {end}"
+    );
+    let all = wait_captured(&setup.upstream.dir, 2);
+    let (envelope, notice) = &all[1];
+    assert_notice(notice, envelope, &setup.conv, "Delayed");
+    assert!(body_text(notice).contains("still being attempted"));
+}
+
+#[test]
+fn forged_expired_and_non_failure_bounces_produce_nothing() {
+    let setup = setup();
+    // A MAC with one character changed.
+    let (local, domain) = setup.verp.split_once('@').unwrap();
+    let last = local.chars().last().unwrap();
+    let swapped = if last == 'a' { 'b' } else { 'a' };
+    let forged = format!("{}{swapped}@{domain}", &local[..local.len() - 1]);
+    let (rcpt, _) = setup.send_dsn("postfix-user-unknown.eml", &forged);
+    assert!(rcpt.starts_with("550 5.1.1"), "forged: {rcpt}");
+
+    // A genuine MAC whose validity ended: signed with the daemon's own
+    // secret for a message sent 30 days ago.
+    let mut secret_path = setup.daemon.db_path().into_os_string();
+    secret_path.push(".secret");
+    let secret = ServerSecret::load_or_create(std::path::Path::new(&secret_path)).unwrap();
+    let alias = setup.conv.alias_a.split('@').next().unwrap();
+    let month_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 30 * 86_400;
+    let expired = format!(
+        "{}@{domain}",
+        secret.verp_signer().local_part(alias, month_ago, 14)
+    );
+    let (rcpt, _) = setup.send_dsn("postfix-user-unknown.eml", &expired);
+    assert!(rcpt.starts_with("550 5.1.1"), "expired: {rcpt}");
+    // The same signer with today's time is accepted: the check can pass.
+    let (rcpt, end) = setup.send_dsn("postfix-user-unknown.eml", &setup.verp);
+    assert!(rcpt.starts_with("250") && end.starts_with("250"));
+    wait_captured(&setup.upstream.dir, 2);
+
+    // A vacation reply sent to the envelope sender is no bounce: dropped.
+    let replies = dialog(
+        &setup.daemon.server(),
+        &[
+            "EHLO mx.a-mail.example",
+            "MAIL FROM:<>",
+            &format!("RCPT TO:<{}>", setup.verp),
+            "DATA",
+            "BODY:From: alice.real@a-mail.example\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nBack on Monday.\r\n",
+            "QUIT",
+        ],
+    );
+    assert!(replies[5].starts_with("250"), "{replies:?}");
+    // A notice is handed upstream before the 250, so none can still come.
+    assert_eq!(
+        captured(&setup.upstream.dir).len(),
+        2,
+        "only the forwarded message and the one genuine notice"
+    );
+}
