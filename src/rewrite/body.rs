@@ -12,9 +12,11 @@
 //!   keeps its header block except Content-Transfer-Encoding when that must
 //!   change. Every other byte, boundaries included, is copied as it was: a
 //!   body that mentions nothing comes out byte-identical.
-//! - Bounded: at most [`MAX_DEPTH`] nested entities and [`MAX_ENTITIES`] in
-//!   all. A message beyond that is refused ([`RewriteError::TooComplex`]),
-//!   never forwarded unguarded: no mail client produces such a tree.
+//! - Bounded: at most [`MAX_DEPTH`] nested entities, [`MAX_ENTITIES`] in
+//!   all, and decoded copies totalling at most [`DECODE_FACTOR`] times the
+//!   body (nested encoded messages would otherwise multiply memory). A
+//!   message beyond that is refused ([`RewriteError::TooComplex`]), never
+//!   forwarded unguarded: no mail client produces such a tree.
 //! - Text in a charset the guard cannot read (UTF-16/32, UTF-7) is
 //!   forwarded as it is: the guard stops clients' accidental disclosure;
 //!   a sender set on revealing their own address can always spell it out.
@@ -22,6 +24,7 @@
 //! [`matcher`]: super::matcher
 //! [`embedded`]: super::embedded
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::embedded;
@@ -34,6 +37,10 @@ use super::RewriteError;
 pub const MAX_DEPTH: usize = 20;
 /// Most MIME entities (parts at any level) in one message.
 pub const MAX_ENTITIES: usize = 500;
+/// Bytes decoded from QP or base64 in one walk, as a multiple of the body
+/// size (plus a small allowance): each part is decoded once, an encoded
+/// forwarded message twice at most.
+pub const DECODE_FACTOR: usize = 3;
 
 /// Who must not appear, and what replaces them.
 pub struct Identity<'a> {
@@ -62,6 +69,7 @@ pub fn guard(
     Walker {
         identity,
         entities: 0,
+        decode_budget: body.len().saturating_mul(DECODE_FACTOR) + 65_536,
     }
     .entity(&info, body, 0)
 }
@@ -69,6 +77,7 @@ pub fn guard(
 struct Walker<'a> {
     identity: &'a Identity<'a>,
     entities: usize,
+    decode_budget: usize,
 }
 
 impl Walker<'_> {
@@ -90,14 +99,14 @@ impl Walker<'_> {
             return match split {
                 Some(split) => self.multipart(info, body, split, depth),
                 // Without parts a client shows the body as text.
-                None => Ok(self.text(&EntityInfo::default(), body)),
+                None => self.text(&EntityInfo::default(), body),
             };
         }
         if info.is_message() {
             return self.embedded_message(info, body, depth);
         }
         if info.is_shown_text() {
-            return Ok(self.text(info, body));
+            return self.text(info, body);
         }
         Ok(None)
     }
@@ -112,7 +121,7 @@ impl Walker<'_> {
         let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
         // Clients hide preamble and epilogue, but some show them as text.
         for range in [split.preamble.clone(), split.epilogue.clone()] {
-            if let Some(changed) = self.text(&EntityInfo::default(), &body[range.clone()]) {
+            if let Some(changed) = self.text(&EntityInfo::default(), &body[range.clone()])? {
                 edits.push((range, changed.body));
             }
         }
@@ -159,7 +168,7 @@ impl Walker<'_> {
     ) -> Result<Option<Changed>, RewriteError> {
         // message/rfc822 should be 7bit/8bit, but some clients encode it.
         let encoding = Encoding::from_header(info.transfer_encoding.as_deref());
-        let inner = encoding.decode(body);
+        let inner = self.decode(encoding, body)?;
         let header_end = body_start(&inner);
         let inner_info = EntityInfo::parse(&inner[..header_end]);
         let inner_body = &inner[header_end..];
@@ -174,7 +183,7 @@ impl Walker<'_> {
             Some(changed) => new_inner.extend_from_slice(&changed.body),
             None => new_inner.extend_from_slice(inner_body),
         }
-        if new_inner == inner {
+        if new_inner[..] == inner[..] {
             return Ok(None);
         }
         if encoding == Encoding::Identity {
@@ -189,17 +198,36 @@ impl Walker<'_> {
     }
 
     /// A text leaf: decoded, searched, re-encoded only when something matched.
-    fn text(&self, info: &EntityInfo, body: &[u8]) -> Option<Changed> {
+    fn text(&mut self, info: &EntityInfo, body: &[u8]) -> Result<Option<Changed>, RewriteError> {
         let encoding = Encoding::from_header(info.transfer_encoding.as_deref());
         let html = info.content_type == "text/html";
-        let matcher = AddressMatcher::new(
+        let Some(matcher) = AddressMatcher::new(
             self.identity.real,
             self.identity.alias,
             Charset::from_label(info.charset.as_deref()),
             html,
-        )?;
-        let replaced = matcher.replace_all(&encoding.decode(body))?;
-        Some(encode_as(encoding, replaced, body))
+        ) else {
+            return Ok(None);
+        };
+        let decoded = self.decode(encoding, body)?;
+        Ok(matcher
+            .replace_all(&decoded)
+            .map(|replaced| encode_as(encoding, replaced, body)))
+    }
+
+    /// Decodes, charging the walk's budget for every copy it makes.
+    fn decode<'b>(
+        &mut self,
+        encoding: Encoding,
+        body: &'b [u8],
+    ) -> Result<Cow<'b, [u8]>, RewriteError> {
+        if encoding != Encoding::Identity {
+            self.decode_budget = self
+                .decode_budget
+                .checked_sub(body.len())
+                .ok_or(RewriteError::TooComplex)?;
+        }
+        Ok(encoding.decode(body))
     }
 }
 

@@ -182,3 +182,52 @@ fn duplicate_kept_headers_are_emitted_once() {
     assert!(headers.contains("Subject: one"));
     assert!(!headers.contains("Subject: two"));
 }
+
+#[test]
+fn body_guard_rewrites_the_top_level_transfer_encoding_when_it_must() {
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let long_line = format!("{} Bob@Sender.Example", "w".repeat(990));
+    for encoding_header in ["", "Content-Transfer-Encoding: 8bit\r\n"] {
+        let raw = format!(
+            "From: <bob@sender.example>\r\nContent-Type: text/plain; charset=utf-8\r\n{encoding_header}\r\n{long_line}\r\n"
+        );
+        let out = rewrite(&inspect(raw.as_bytes()).unwrap(), &ctx(&cipher)).unwrap();
+        let headers = headers_of(&out);
+        assert_eq!(
+            headers
+                .matches("Content-Transfer-Encoding: quoted-printable")
+                .count(),
+            1,
+            "{headers}"
+        );
+        assert!(!headers.contains("8bit"));
+        let body = &out[headers.len() + 4..];
+        assert!(body.split(|&b| b == b'\n').all(|l| l.len() <= 77));
+        assert_eq!(
+            transfer::qp_decode(body),
+            format!("{} bbbbbbbbbbbbbbbbbbbb@relay.example\r\n", "w".repeat(990)).as_bytes()
+        );
+    }
+}
+
+#[test]
+fn body_that_does_not_mention_the_sender_is_byte_identical() {
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let raw = b"From: <bob@sender.example>\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x  \r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nbob@sender.example.org =\r\nand jimbob@sender.example, caf=E9\r\n--x--\r\n";
+    let out = rewrite(&inspect(raw).unwrap(), &ctx(&cipher)).unwrap();
+    let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(out.ends_with(&raw[body_start..]));
+}
+
+#[test]
+fn too_complex_bodies_are_refused() {
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let raw = format!(
+        "From: <bob@sender.example>\r\n{}\r\n",
+        "Content-Type: message/rfc822\r\n\r\n".repeat(30)
+    );
+    assert_eq!(
+        rewrite(&inspect(raw.as_bytes()).unwrap(), &ctx(&cipher)),
+        Err(RewriteError::TooComplex)
+    );
+}

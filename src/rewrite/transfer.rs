@@ -3,6 +3,8 @@
 //! encoding a changed part back correctly (CRLF, QP soft breaks, lines of
 //! at most 76 characters).
 
+use std::borrow::Cow;
+
 /// The transfer encodings the guard distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -21,11 +23,11 @@ impl Encoding {
         }
     }
 
-    pub fn decode(self, encoded: &[u8]) -> Vec<u8> {
+    pub fn decode(self, encoded: &[u8]) -> Cow<'_, [u8]> {
         match self {
-            Self::Identity => encoded.to_vec(),
-            Self::QuotedPrintable => qp_decode(encoded),
-            Self::Base64 => base64_decode(encoded),
+            Self::Identity => Cow::Borrowed(encoded),
+            Self::QuotedPrintable => Cow::Owned(qp_decode(encoded)),
+            Self::Base64 => Cow::Owned(base64_decode(encoded)),
         }
     }
 }

@@ -216,3 +216,25 @@ fn hostile_shapes_do_not_panic() {
         let _ = run(message);
     }
 }
+
+#[test]
+fn nested_encoded_messages_cannot_multiply_memory() {
+    // Each level is a quoted-printable message/rfc822 holding the next:
+    // decoding every level would copy the whole body again and again.
+    let mut message =
+        format!("Content-Type: text/plain\r\n\r\n{}\r\n", "q".repeat(60_000)).into_bytes();
+    for _ in 0..8 {
+        let mut outer =
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                .to_vec();
+        outer.extend_from_slice(&message);
+        message = outer;
+    }
+    assert_eq!(run(&message), Err(RewriteError::TooComplex));
+    // One encoded forwarded message is fine.
+    let one = format!(
+        "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nFrom: <{REAL}>\r\n\r\n{}\r\n",
+        "q".repeat(60_000)
+    );
+    assert!(changed(one.as_bytes()).starts_with("From: <bbbb@relay.example>"));
+}
