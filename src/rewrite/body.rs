@@ -128,6 +128,10 @@ impl Walker<'_> {
         for range in split.parts {
             let part = &body[range.clone()];
             let header_end = body_start(part);
+            // A part cut inside its header block has no body to show.
+            if header_end == part.len() && !part.ends_with(b"\r\n\r\n") {
+                continue;
+            }
             let mut part_info = EntityInfo::parse(&part[..header_end]);
             // RFC 2046: a digest's parts are messages unless they say otherwise.
             if part_info.content_type.is_empty() && info.content_type == "multipart/digest" {
@@ -169,16 +173,20 @@ impl Walker<'_> {
         // message/rfc822 should be 7bit/8bit, but some clients encode it.
         let encoding = Encoding::from_header(info.transfer_encoding.as_deref());
         let inner = self.decode(encoding, body)?;
+        if inner.is_empty() {
+            return Ok(None);
+        }
         let header_end = body_start(&inner);
-        let inner_info = EntityInfo::parse(&inner[..header_end]);
+        let (real, alias) = (self.identity.real, self.identity.alias);
+        let sanitized = embedded::sanitize(&inner[..header_end], real, alias, None);
+        // Read the body through the header the recipient will get.
+        let inner_info = EntityInfo::parse(&sanitized);
         let inner_body = &inner[header_end..];
         let changed_body = self.entity(&inner_info, inner_body, depth + 1)?;
-        let mut new_inner = embedded::sanitize(
-            &inner[..header_end],
-            self.identity.real,
-            self.identity.alias,
-            changed_body.as_ref().and_then(|c| c.transfer_encoding),
-        );
+        let mut new_inner = match changed_body.as_ref().and_then(|c| c.transfer_encoding) {
+            Some(encoding) => embedded::sanitize(&inner[..header_end], real, alias, Some(encoding)),
+            None => sanitized,
+        };
         match &changed_body {
             Some(changed) => new_inner.extend_from_slice(&changed.body),
             None => new_inner.extend_from_slice(inner_body),

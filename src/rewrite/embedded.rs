@@ -83,7 +83,13 @@ pub fn sanitize(
             Some(value) if *kept == "Content-Transfer-Encoding" => {
                 out.extend_from_slice(format!("Content-Transfer-Encoding: {value}\r\n").as_bytes());
             }
-            _ => out.extend_from_slice(field.raw),
+            _ => {
+                out.extend_from_slice(field.raw);
+                // A message cut inside its header block: end the field.
+                if !field.raw.ends_with(b"\r\n") {
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
         }
     }
     if let Some(value) =
@@ -140,5 +146,9 @@ Content-Type: text/plain;\r\n charset=utf-8\r\n\
         assert_eq!(out, b"Content-Transfer-Encoding: base64\r\n\r\n");
         assert_eq!(sanitize(b"", REAL, ALIAS, None), b"\r\n");
         assert_eq!(sanitize(b"garbage\r\n\r\n", REAL, ALIAS, None), b"\r\n");
+        assert_eq!(
+            sanitize(b"Subject: cut", REAL, ALIAS, None),
+            b"Subject: cut\r\n\r\n"
+        );
     }
 }

@@ -77,8 +77,25 @@ pub struct EntityInfo {
 }
 
 impl EntityInfo {
+    /// Reads the first field of each name, as Python's `email` and most
+    /// clients do (mail-parser alone would take the last).
     pub fn parse(header_block: &[u8]) -> Self {
-        let Some(headers) = MessageParser::new().parse_headers(header_block) else {
+        let mut first_fields: Vec<LooseField<'_>> = Vec::new();
+        for field in loose_fields(header_block) {
+            let Some(name) = field.name else { continue };
+            if !first_fields.iter().any(|seen| seen.is(name.trim())) {
+                first_fields.push(field);
+            }
+        }
+        let mut block: Vec<u8> = first_fields
+            .iter()
+            .flat_map(|f| f.raw.iter().copied())
+            .collect();
+        if !block.is_empty() && !block.ends_with(b"\r\n") {
+            block.extend_from_slice(b"\r\n");
+        }
+        block.extend_from_slice(b"\r\n");
+        let Some(headers) = MessageParser::new().parse_headers(&block) else {
             return Self::default();
         };
         let content_type = headers.content_type();
@@ -226,6 +243,9 @@ mod tests {
         let info = EntityInfo::parse(b"Content-Disposition: attachment\r\n\r\n");
         assert!(!info.is_shown_text());
         assert!(EntityInfo::parse(b"\r\n").content_type.is_empty());
+        let info =
+            EntityInfo::parse(b"Content-Type: text/plain\r\nContent-Type: application/pdf\r\n\r\n");
+        assert_eq!(info.content_type, "text/plain", "the first field counts");
         assert_eq!(body_start(b"A: b\r\n\r\nbody"), 8);
         assert_eq!(body_start(b"\r\nbody"), 2);
         assert_eq!(body_start(b"A: b\r\n"), 6);

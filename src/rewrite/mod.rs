@@ -181,8 +181,16 @@ pub struct Context<'a> {
 /// guard to check (see [`body`]).
 pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, RewriteError> {
     let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
+    // The guard reads the body through the header fields the recipient
+    // will get (the first of each kept field), not the sender's duplicates.
+    let kept_fields = kept_fields(message);
+    let mut kept_block: Vec<u8> = kept_fields
+        .iter()
+        .flat_map(|f| f.raw.iter().copied())
+        .collect();
+    kept_block.extend_from_slice(b"\r\n");
     let guarded = body::guard(
-        &message.raw[..message.body_start],
+        &kept_block,
         &message.raw[message.body_start..],
         &body::Identity {
             real: ctx.sender_address,
@@ -246,27 +254,39 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, Re
             threading::write_id_list(&mut out, name, &ids.map_all(field.value));
         }
     }
-    let mut emitted: Vec<&str> = Vec::new();
-    for field in &message.fields {
-        let kept = KEPT.iter().find(|k| field.is(k));
-        if let Some(kept) = kept.filter(|k| !emitted.contains(k)) {
-            emitted.push(kept);
-            match transfer_encoding {
-                Some(value) if *kept == "Content-Transfer-Encoding" => {
-                    push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
-                }
-                _ => out.extend_from_slice(field.raw),
+    for field in &kept_fields {
+        match transfer_encoding {
+            Some(value) if field.is("Content-Transfer-Encoding") => {
+                push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
             }
+            _ => out.extend_from_slice(field.raw),
         }
     }
-    if let Some(value) =
-        transfer_encoding.filter(|_| !emitted.contains(&"Content-Transfer-Encoding"))
-    {
+    let has_encoding = kept_fields
+        .iter()
+        .any(|f| f.is("Content-Transfer-Encoding"));
+    if let Some(value) = transfer_encoding.filter(|_| !has_encoding) {
         push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     Ok(out)
+}
+
+/// The sender's fields that are forwarded: the first of each `KEPT` name.
+fn kept_fields<'m>(message: &'m Inspected<'_>) -> Vec<&'m Field<'m>> {
+    let mut kept: Vec<&Field<'_>> = Vec::new();
+    for field in &message.fields {
+        let allowed = KEPT.iter().any(|k| field.is(k));
+        if allowed
+            && !kept
+                .iter()
+                .any(|seen| seen.name.eq_ignore_ascii_case(field.name))
+        {
+            kept.push(field);
+        }
+    }
+    kept
 }
 
 fn push_line(out: &mut Vec<u8>, line: &str) {
