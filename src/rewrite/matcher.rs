@@ -47,14 +47,67 @@ impl Charset {
     }
 }
 
-/// Every byte form one character of the address may take in the text;
-/// compared ASCII-case-insensitively.
+/// Every byte form one character of the address may take in the text,
+/// compared ASCII-case-insensitively: single bytes through a table (the
+/// common case, one lookup per byte), longer forms one by one.
 struct Slot {
-    forms: Vec<Vec<u8>>,
+    single: [bool; 256],
+    multi: Vec<Vec<u8>>,
+    /// First bytes of the longer forms (both cases).
+    multi_starts: [bool; 256],
+}
+
+impl Slot {
+    fn new(forms: Vec<Vec<u8>>) -> Self {
+        let mut single = [false; 256];
+        let mut multi = Vec::new();
+        let mut multi_starts = [false; 256];
+        for form in forms {
+            let first = form[0];
+            let table = if form.len() == 1 {
+                &mut single
+            } else {
+                multi.push(form);
+                &mut multi_starts
+            };
+            table[usize::from(first.to_ascii_lowercase())] = true;
+            table[usize::from(first.to_ascii_uppercase())] = true;
+        }
+        Self {
+            single,
+            multi,
+            multi_starts,
+        }
+    }
+
+    /// Length of this slot's form at the start of `text`, if one is there.
+    fn match_len(&self, text: &[u8]) -> Option<usize> {
+        let first = *text.first()?;
+        if self.single[usize::from(first)] {
+            return Some(1);
+        }
+        if !self.multi_starts[usize::from(first)] {
+            return None;
+        }
+        self.multi
+            .iter()
+            .find(|form| {
+                text.get(..form.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(form))
+            })
+            .map(Vec::len)
+    }
+
+    /// Whether a form of this slot can start with `byte`.
+    fn may_start_with(&self, byte: u8) -> bool {
+        self.single[usize::from(byte)] || self.multi_starts[usize::from(byte)]
+    }
 }
 
 pub struct AddressMatcher {
     slots: Vec<Slot>,
+    /// Bytes a match can start with: other positions are skipped at once.
+    starts: [bool; 256],
     /// The replacement, literal and for use inside a percent-encoded URL.
     replacement: String,
     replacement_in_url: String,
@@ -108,13 +161,19 @@ impl AddressMatcher {
                         _ => {}
                     }
                 }
+                forms.retain(|form| !form.is_empty());
                 forms.sort();
                 forms.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-                Slot { forms }
+                Slot::new(forms)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut starts = [false; 256];
+        for (byte, start) in starts.iter_mut().enumerate() {
+            *start = slots[0].may_start_with(byte as u8);
+        }
         Some(Self {
             slots,
+            starts,
             replacement: replacement.to_owned(),
             replacement_in_url: replacement.replace('@', "%40"),
         })
@@ -124,11 +183,7 @@ impl AddressMatcher {
     fn match_at(&self, text: &[u8], start: usize) -> Option<usize> {
         let mut pos = start;
         for slot in &self.slots {
-            let form = slot.forms.iter().find(|form| {
-                text.get(pos..pos + form.len())
-                    .is_some_and(|t| t.eq_ignore_ascii_case(form))
-            })?;
-            pos += form.len();
+            pos += slot.match_len(text.get(pos..)?)?;
         }
         Some(pos)
     }
@@ -140,6 +195,10 @@ impl AddressMatcher {
         let mut copied = 0;
         let mut pos = 0;
         while pos < text.len() {
+            if !self.starts[usize::from(text[pos])] {
+                pos += 1;
+                continue;
+            }
             let end = match self.match_at(text, pos) {
                 Some(end) if starts_address(text, pos) && ends_address(text, end) => end,
                 _ => {
