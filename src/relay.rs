@@ -121,20 +121,27 @@ impl Relay {
         }
         let now = now_unix();
         let trace_id = random_trace_id();
-        let forwarded = rewrite::rewrite(
+        let forwarded = match rewrite::rewrite(
             &inspected,
             &rewrite::Context {
                 alias_domain: self.alias_domain.as_str(),
                 hostname: self.hostname.as_str(),
                 conversation_id: &route.conversation_id,
                 from_alias: &route.partner_alias,
+                sender_address: &route.partner_email,
                 from_display_name: route.partner_display_name.as_deref(),
                 to_alias: &route.alias,
                 cipher: &self.cipher,
                 now,
                 trace_id: &trace_id,
             },
-        );
+        ) {
+            Ok(forwarded) => forwarded,
+            Err(err) => {
+                tracing::info!(alias = %route.alias, reason = %err, "message refused");
+                return refusal(&err);
+            }
+        };
         let entry = LogEntry {
             sent_at: now,
             sender_id: Some(route.partner_id.clone()),
@@ -259,6 +266,7 @@ fn refusal(err: &RewriteError) -> Reply {
         RewriteError::HeaderTooLarge => Reply::HEADER_TOO_LARGE,
         RewriteError::MalformedHeader => Reply::MALFORMED_HEADER,
         RewriteError::SeveralFrom | RewriteError::BadFrom => Reply::BAD_FROM,
+        RewriteError::TooComplex => Reply::TOO_COMPLEX,
     }
 }
 

@@ -3,11 +3,18 @@
 //! Pure functions with no I/O, so every fixture can be checked without
 //! sockets. [`inspect`] reads what routing needs (the From address and the
 //! subject); [`rewrite`] applies the header policy of DESIGN.md: an
-//! allowlist, our own From/To, tokenized threading ids and one trace header.
-//! The body is copied byte for byte.
+//! allowlist, our own From/To, tokenized threading ids and one trace header;
+//! the body guard ([`body`]) replaces the sender's real address in shown
+//! text and sanitizes forwarded messages; a body it does not change is
+//! copied byte for byte.
 
+pub mod body;
+mod embedded;
 mod headers;
+mod matcher;
+mod mime;
 mod threading;
+mod transfer;
 
 pub use headers::{check_line_endings, Field};
 pub use threading::{message_ids, IdMapper};
@@ -34,6 +41,8 @@ pub enum RewriteError {
     SeveralFrom,
     #[error("message From header does not hold exactly one address")]
     BadFrom,
+    #[error("message MIME structure is too deep or has too many parts to check")]
+    TooComplex,
 }
 
 /// Headers the rewrite writes itself.
@@ -155,6 +164,9 @@ pub struct Context<'a> {
     pub conversation_id: &'a str,
     /// The alias that represents the sender: the new From.
     pub from_alias: &'a str,
+    /// The sender's real address: the body guard replaces it with
+    /// `from_alias@alias_domain`.
+    pub sender_address: &'a str,
     /// Pseudonym from the conversation, never from the message.
     pub from_display_name: Option<&'a str>,
     /// The alias that represents the recipient: the new To.
@@ -165,8 +177,30 @@ pub struct Context<'a> {
     pub trace_id: &'a str,
 }
 
-pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Vec<u8> {
-    let body = &message.raw[message.body_start..];
+/// The forwarded message, or an error when the body is too complex for the
+/// guard to check (see [`body`]).
+pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, RewriteError> {
+    let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
+    // The guard reads the body through the header fields the recipient
+    // will get (the first of each kept field), not the sender's duplicates.
+    let kept_fields = kept_fields(message);
+    let mut kept_block: Vec<u8> = kept_fields
+        .iter()
+        .flat_map(|f| f.raw.iter().copied())
+        .collect();
+    kept_block.extend_from_slice(b"\r\n");
+    let guarded = body::guard(
+        &kept_block,
+        &message.raw[message.body_start..],
+        &body::Identity {
+            real: ctx.sender_address,
+            alias: &alias_address,
+        },
+    )?;
+    let (body, transfer_encoding) = match &guarded {
+        Some(changed) => (&changed.body[..], changed.transfer_encoding),
+        None => (&message.raw[message.body_start..], None),
+    };
     let mut out = Vec::with_capacity(body.len() + 1024);
     let ids = IdMapper {
         cipher: ctx.cipher,
@@ -220,17 +254,39 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Vec<u8> {
             threading::write_id_list(&mut out, name, &ids.map_all(field.value));
         }
     }
-    let mut emitted: Vec<&str> = Vec::new();
-    for field in &message.fields {
-        let kept = KEPT.iter().find(|k| field.is(k));
-        if let Some(kept) = kept.filter(|k| !emitted.contains(k)) {
-            emitted.push(kept);
-            out.extend_from_slice(field.raw);
+    for field in &kept_fields {
+        match transfer_encoding {
+            Some(value) if field.is("Content-Transfer-Encoding") => {
+                push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
+            }
+            _ => out.extend_from_slice(field.raw),
         }
+    }
+    let has_encoding = kept_fields
+        .iter()
+        .any(|f| f.is("Content-Transfer-Encoding"));
+    if let Some(value) = transfer_encoding.filter(|_| !has_encoding) {
+        push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
-    out
+    Ok(out)
+}
+
+/// The sender's fields that are forwarded: the first of each `KEPT` name.
+fn kept_fields<'m>(message: &'m Inspected<'_>) -> Vec<&'m Field<'m>> {
+    let mut kept: Vec<&Field<'_>> = Vec::new();
+    for field in &message.fields {
+        let allowed = KEPT.iter().any(|k| field.is(k));
+        if allowed
+            && !kept
+                .iter()
+                .any(|seen| seen.name.eq_ignore_ascii_case(field.name))
+        {
+            kept.push(field);
+        }
+    }
+    kept
 }
 
 fn push_line(out: &mut Vec<u8>, line: &str) {

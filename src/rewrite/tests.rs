@@ -7,6 +7,7 @@ fn ctx<'a>(cipher: &'a MessageIdCipher) -> Context<'a> {
         hostname: "mx.relay.example",
         conversation_id: "conv-1",
         from_alias: "bbbbbbbbbbbbbbbbbbbb",
+        sender_address: "bob@sender.example",
         from_display_name: None,
         to_alias: "aaaaaaaaaaaaaaaaaaaa",
         cipher,
@@ -52,7 +53,7 @@ fn inspect_reads_from_and_decoded_subject() {
 #[test]
 fn rewrite_keeps_allowlist_and_drops_the_rest() {
     let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
-    let out = rewrite(&inspect(MESSAGE).unwrap(), &ctx(&cipher));
+    let out = rewrite(&inspect(MESSAGE).unwrap(), &ctx(&cipher)).unwrap();
     let headers = headers_of(&out);
     for secret in [
         "bob",
@@ -83,7 +84,7 @@ fn rewrite_keeps_allowlist_and_drops_the_rest() {
 #[test]
 fn threading_ids_are_tokenized_and_reversible() {
     let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
-    let out = rewrite(&inspect(MESSAGE).unwrap(), &ctx(&cipher));
+    let out = rewrite(&inspect(MESSAGE).unwrap(), &ctx(&cipher)).unwrap();
     let parsed = MessageParser::new().parse(&out).unwrap();
     let token = parsed.message_id().unwrap().to_owned();
     assert!(token.ends_with("@relay.example"));
@@ -91,7 +92,7 @@ fn threading_ids_are_tokenized_and_reversible() {
     let reply = format!(
         "From: alice@a.example\r\nMessage-ID: <r1@a.example>\r\nIn-Reply-To: <{token}>\r\nReferences: <{token}>\r\n\r\nok\r\n"
     );
-    let out = rewrite(&inspect(reply.as_bytes()).unwrap(), &ctx(&cipher));
+    let out = rewrite(&inspect(reply.as_bytes()).unwrap(), &ctx(&cipher)).unwrap();
     let headers = headers_of(&out);
     // ... and reaches the first sender with its own original id.
     assert!(
@@ -112,7 +113,7 @@ fn display_name_comes_from_context_only() {
         from_display_name: Some("Night Owl"),
         ..ctx(&cipher)
     };
-    let headers = headers_of(&rewrite(&inspect(MESSAGE).unwrap(), &context));
+    let headers = headers_of(&rewrite(&inspect(MESSAGE).unwrap(), &context).unwrap());
     assert!(headers.contains("From: \"Night Owl\" <bbbbbbbbbbbbbbbbbbbb@relay.example>"));
     assert!(!headers.contains("Bob Real"));
 }
@@ -120,7 +121,7 @@ fn display_name_comes_from_context_only() {
 #[test]
 fn missing_message_id_and_date_are_supplied() {
     let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
-    let out = rewrite(&inspect(b"Subject: x\r\n\r\n").unwrap(), &ctx(&cipher));
+    let out = rewrite(&inspect(b"Subject: x\r\n\r\n").unwrap(), &ctx(&cipher)).unwrap();
     let headers = headers_of(&out);
     assert!(headers.contains("Message-ID: <trace1@relay.example>"));
     assert!(headers.contains("Date: "));
@@ -131,7 +132,7 @@ fn empty_message_gets_our_headers() {
     let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
     let inspected = inspect(b"").unwrap();
     assert!(inspected.from_address.is_none());
-    let out = rewrite(&inspected, &ctx(&cipher));
+    let out = rewrite(&inspected, &ctx(&cipher)).unwrap();
     assert!(out.ends_with(b"\r\n\r\n"));
     check_line_endings(&out).unwrap();
 }
@@ -177,7 +178,56 @@ fn refuses_ambiguous_senders_and_broken_headers() {
 fn duplicate_kept_headers_are_emitted_once() {
     let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
     let raw = b"Subject: one\r\nSubject: two\r\n\r\n";
-    let headers = headers_of(&rewrite(&inspect(raw).unwrap(), &ctx(&cipher)));
+    let headers = headers_of(&rewrite(&inspect(raw).unwrap(), &ctx(&cipher)).unwrap());
     assert!(headers.contains("Subject: one"));
     assert!(!headers.contains("Subject: two"));
+}
+
+#[test]
+fn body_guard_rewrites_the_top_level_transfer_encoding_when_it_must() {
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let long_line = format!("{} Bob@Sender.Example", "w".repeat(990));
+    for encoding_header in ["", "Content-Transfer-Encoding: 8bit\r\n"] {
+        let raw = format!(
+            "From: <bob@sender.example>\r\nContent-Type: text/plain; charset=utf-8\r\n{encoding_header}\r\n{long_line}\r\n"
+        );
+        let out = rewrite(&inspect(raw.as_bytes()).unwrap(), &ctx(&cipher)).unwrap();
+        let headers = headers_of(&out);
+        assert_eq!(
+            headers
+                .matches("Content-Transfer-Encoding: quoted-printable")
+                .count(),
+            1,
+            "{headers}"
+        );
+        assert!(!headers.contains("8bit"));
+        let body = &out[headers.len() + 4..];
+        assert!(body.split(|&b| b == b'\n').all(|l| l.len() <= 77));
+        assert_eq!(
+            transfer::qp_decode(body),
+            format!("{} bbbbbbbbbbbbbbbbbbbb@relay.example\r\n", "w".repeat(990)).as_bytes()
+        );
+    }
+}
+
+#[test]
+fn body_that_does_not_mention_the_sender_is_byte_identical() {
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let raw = b"From: <bob@sender.example>\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x  \r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nbob@sender.example.org =\r\nand jimbob@sender.example, caf=E9\r\n--x--\r\n";
+    let out = rewrite(&inspect(raw).unwrap(), &ctx(&cipher)).unwrap();
+    let body_start = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(out.ends_with(&raw[body_start..]));
+}
+
+#[test]
+fn too_complex_bodies_are_refused() {
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let raw = format!(
+        "From: <bob@sender.example>\r\n{}\r\n",
+        "Content-Type: message/rfc822\r\n\r\n".repeat(30)
+    );
+    assert_eq!(
+        rewrite(&inspect(raw.as_bytes()).unwrap(), &ctx(&cipher)),
+        Err(RewriteError::TooComplex)
+    );
 }

@@ -89,6 +89,10 @@ impl Reply {
         "5.5.2 Bare CR or LF not allowed; use CRLF line endings",
     );
     pub const MALFORMED_HEADER: Reply = Reply::new(550, "5.6.0 Message header is malformed");
+    pub const TOO_COMPLEX: Reply = Reply::new(
+        554,
+        "5.6.0 Message structure is too deeply nested or has too many parts",
+    );
     pub const BAD_FROM: Reply = Reply::new(550, "5.6.0 Message must have exactly one From address");
     pub const UPSTREAM_TEMPORARY: Reply =
         Reply::new(451, "4.3.0 Temporary failure, please try again later");

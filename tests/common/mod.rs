@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod mime_check;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

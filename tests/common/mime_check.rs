@@ -1,0 +1,194 @@
+//! Reading a forwarded message the way a mail client does: every header
+//! and shown text decoded by mail-parser (transfer encoding, charset,
+//! encoded words), URLs and HTML character references decoded too; and
+//! the MIME structure as mail-parser and as Python's `email` package see it.
+
+use std::path::Path;
+use std::process::Command;
+
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+
+use super::{repo, require, PYTHON};
+
+/// What a client would show or store of a message.
+#[derive(Default)]
+pub struct Decoded {
+    /// Raw and decoded header blocks of every part, nested messages included.
+    pub headers: Vec<String>,
+    /// Decoded text of every shown text part (not attachments).
+    pub texts: Vec<String>,
+    /// Decoded payloads of attachments, in order.
+    pub attachments: Vec<Vec<u8>>,
+}
+
+pub fn decode(raw: &[u8]) -> Decoded {
+    let message = MessageParser::default()
+        .parse(raw)
+        .expect("mail-parser reads the message");
+    let mut decoded = Decoded::default();
+    collect(&message, &mut decoded);
+    decoded
+}
+
+fn is_attachment(part: &MessagePart<'_>) -> bool {
+    let is_text = part
+        .content_type()
+        .is_none_or(|ct| ct.ctype().eq_ignore_ascii_case("text"));
+    let disposed = part
+        .content_disposition()
+        .is_some_and(|cd| cd.is_attachment());
+    match part.body {
+        PartType::Multipart(_) | PartType::Message(_) => false,
+        _ => disposed || !is_text,
+    }
+}
+
+fn collect(message: &Message<'_>, out: &mut Decoded) {
+    let raw = message.raw_message();
+    for part in &message.parts {
+        let header_block = raw
+            .get(part.offset_header as usize..part.offset_body as usize)
+            .unwrap_or_default();
+        out.headers
+            .push(String::from_utf8_lossy(header_block).into_owned());
+        out.headers.push(format!("{:?}", part.headers));
+        match &part.body {
+            PartType::Message(inner) => collect(inner, out),
+            PartType::Multipart(_) => {}
+            _ if is_attachment(part) => out.attachments.push(part.contents().to_vec()),
+            PartType::Text(text) | PartType::Html(text) => out.texts.push(text.to_string()),
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                out.texts.push(String::from_utf8_lossy(bytes).into_owned())
+            }
+        }
+    }
+}
+
+/// Percent escapes decoded (`%40` → `@`), invalid ones left alone.
+pub fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Numeric character references and the few named ones an address uses.
+pub fn html_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|end| {
+            let entity = &rest[1..end];
+            let code = match entity.strip_prefix('#') {
+                Some(n) if n.starts_with(['x', 'X']) => u32::from_str_radix(&n[1..], 16).ok(),
+                Some(n) => n.parse().ok(),
+                None => match entity {
+                    "commat" => Some(64),
+                    "period" => Some(46),
+                    "lt" => Some(60),
+                    "gt" => Some(62),
+                    "amp" => Some(38),
+                    _ => None,
+                },
+            };
+            Some((char::from_u32(code?)?, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `secret` shows in `text` in any case, plain, URL- or HTML-decoded.
+pub fn shows(text: &str, secret: &str) -> bool {
+    let secret = secret.to_lowercase();
+    [
+        text.to_owned(),
+        url_decode(text),
+        html_unescape(text),
+        html_unescape(&url_decode(text)),
+    ]
+    .iter()
+    .any(|t| t.to_lowercase().contains(&secret))
+}
+
+/// The structure as mail-parser sees it, in mime_structure.py's JSON shape.
+pub fn structure(raw: &[u8]) -> serde_json::Value {
+    let message = MessageParser::default()
+        .parse(raw)
+        .expect("mail-parser reads the message");
+    node(&message, 0)
+}
+
+fn node(message: &Message<'_>, index: usize) -> serde_json::Value {
+    let part = &message.parts[index];
+    let content_type = part
+        .content_type()
+        .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()))
+        .unwrap_or_else(|| "text/plain".to_owned())
+        .to_ascii_lowercase();
+    let mut entry = serde_json::json!({ "type": content_type });
+    match &part.body {
+        PartType::Multipart(children) => {
+            entry["children"] = children
+                .iter()
+                .map(|&child| node(message, child as usize))
+                .collect();
+        }
+        PartType::Message(inner) => entry["children"] = serde_json::json!([node(inner, 0)]),
+        _ if is_attachment(part) => {
+            entry["sha256"] = hex(&Sha256::digest(part.contents())).into();
+        }
+        _ => {}
+    }
+    entry
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The structures of these files as Python's `email` package sees them.
+pub fn python_structures(files: &[&Path]) -> Vec<serde_json::Value> {
+    require(PYTHON, "python3");
+    let out = Command::new(PYTHON)
+        .arg(repo().join("tests/peers/mime_structure.py"))
+        .args(files)
+        .output()
+        .expect("run mime_structure.py");
+    assert!(
+        out.status.success(),
+        "mime_structure.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("mime_structure.py prints JSON")
+}
