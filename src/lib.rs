@@ -6,10 +6,12 @@ pub mod address;
 pub mod clock;
 pub mod compose;
 pub mod config;
+pub mod dkim;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod hook;
 pub mod logging;
+pub mod loop_guard;
 pub mod metrics;
 pub mod relay;
 pub mod retention;

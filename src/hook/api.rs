@@ -187,7 +187,7 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
         subject: request.subject.clone(),
     };
     match relay
-        .deliver_and_log(&view.partner_alias, &view.partner_email, &message, entry)
+        .deliver_and_log(&view.partner_alias, &view.partner_email, message, entry)
         .await
     {
         Ok(()) => {

@@ -34,6 +34,7 @@ impl Reply {
             }
             Reply::RATE_LIMITED => "rate_limited",
             Reply::OVER_BUDGET => "over_memory_budget",
+            Reply::ROUTING_LOOP => "loop",
             _ => "protocol",
         }
     }
@@ -72,6 +73,7 @@ impl Reply {
         "5.5.2 Bare CR or LF not allowed; use CRLF line endings",
     );
     pub const MALFORMED_HEADER: Reply = Reply::new(550, "5.6.0 Message header is malformed");
+    pub const ROUTING_LOOP: Reply = Reply::new(554, "5.4.6 Routing loop detected");
     pub const BAD_FROM: Reply = Reply::new(550, "5.6.0 Message must have exactly one From address");
     pub const UPSTREAM_TEMPORARY: Reply =
         Reply::new(451, "4.3.0 Temporary failure, please try again later");
