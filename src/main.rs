@@ -199,11 +199,11 @@ fn dkim_keygen(
     );
     // stdout carries only the record, for scripts; the rest is for the admin.
     eprintln!("wrote an Ed25519 DKIM key to {} (mode 0600)", out.display());
-    eprintln!("publish this TXT record, then add to relay.toml:");
     eprintln!(
-        "  [dkim]\n  selector = \"{selector}\"\n  key_file = \"{}\"",
+        "add to relay.toml:\n  [dkim]\n  selector = \"{selector}\"\n  key_file = \"{}\"",
         out.display()
     );
+    eprintln!("and publish this TXT record before restarting:");
     println!("{}", record.zone_line());
     Ok(())
 }
