@@ -192,6 +192,7 @@ fn forwarded(raw: &[u8]) -> Vec<u8> {
 
 fn composed() -> Vec<u8> {
     compose(&Draft {
+        hostname: "mx.relay.test",
         from_alias: "aaaaaaaaaaaaaaaaaaaa",
         from_display_name: Some("Night Owl"),
         alias_domain: ALIAS_DOMAIN,
