@@ -19,6 +19,9 @@ pub enum ComposeError {
 }
 
 pub struct Draft<'a> {
+    /// Our host name, for the same trace header forwarded mail gets: it
+    /// lets the loop guard stop a composed message that comes back.
+    pub hostname: &'a str,
     pub from_alias: &'a str,
     pub from_display_name: Option<&'a str>,
     pub alias_domain: &'a str,
@@ -59,7 +62,14 @@ pub fn compose(draft: &Draft<'_>) -> Result<Vec<u8>, ComposeError> {
         Some(name) => (name.to_owned(), from_address).into(),
         None => mail_builder::headers::address::Address::from(from_address),
     };
+    let trace = format!(
+        "by {} (anonrelay) id {}; {}",
+        draft.hostname,
+        draft.message_id.split('@').next().unwrap_or_default(),
+        mail_builder::headers::date::Date::new(draft.now).to_rfc822()
+    );
     let mut builder = MessageBuilder::new()
+        .header("Received", mail_builder::headers::raw::Raw::new(trace))
         .from(from)
         .to(draft.to_email)
         .subject(draft.subject)
@@ -83,6 +93,7 @@ mod tests {
 
     fn draft<'a>(subject: &'a str, text: Option<&'a str>, html: Option<&'a str>) -> Draft<'a> {
         Draft {
+            hostname: "mx.relay.test",
             from_alias: "aaaaaaaaaaaaaaaaaaaa",
             from_display_name: Some("Night Owl"),
             alias_domain: "relay.test",
@@ -105,6 +116,13 @@ mod tests {
             Some("aaaaaaaaaaaaaaaaaaaa@relay.test")
         );
         assert_eq!(parsed.message_id(), Some("m1@relay.test"));
+        let trace = parsed.header_raw("Received").unwrap();
+        assert!(
+            trace
+                .trim()
+                .starts_with("by mx.relay.test (anonrelay) id m1;"),
+            "{trace}"
+        );
         assert!(parsed.body_text(0).unwrap().contains("line1\r\nline2"));
         assert!(parsed.body_html(0).unwrap().contains("<p>hi</p>"));
     }

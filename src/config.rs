@@ -40,6 +40,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub retention: crate::retention::RetentionConfig,
+    /// Outbound DKIM signing; without this section nothing is signed.
+    pub dkim: Option<crate::dkim::DkimConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -313,6 +315,7 @@ impl Config {
             self.upstream.ca_file.as_mut(),
             self.store.secret_file.as_mut(),
             self.hook.as_mut().map(|h| &mut h.token_file),
+            self.dkim.as_mut().map(|d| &mut d.key_file),
             Some(&mut self.store.path),
         ]
         .into_iter()
@@ -427,6 +430,10 @@ impl Config {
         self.retention
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        if let Some(dkim) = &self.dkim {
+            dkim.validate()
+                .map_err(|(key, message)| invalid(key, message))?;
+        }
         if let Some(hook) = &self.hook {
             if !hook.listen.ip().is_loopback() {
                 return Err(invalid(

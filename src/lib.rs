@@ -7,10 +7,12 @@ pub mod bounce;
 pub mod clock;
 pub mod compose;
 pub mod config;
+pub mod dkim;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod hook;
 pub mod logging;
+pub mod loop_guard;
 pub mod metrics;
 pub mod relay;
 pub mod retention;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use crate::address::Domain;
 use crate::bounce;
+use crate::dkim::Signer;
+use crate::loop_guard;
 use crate::metrics::Metrics;
 use crate::rewrite::{self, RewriteError};
 use crate::smtp::reply::Reply;
@@ -25,6 +27,8 @@ pub struct Relay {
     cipher: MessageIdCipher,
     verp: VerpSigner,
     log: LogQueue,
+    /// Signs everything handed to the upstream; None: mail goes unsigned.
+    dkim: Option<Arc<Signer>>,
 }
 
 /// A recipient accepted at RCPT time.
@@ -63,7 +67,14 @@ impl Relay {
             verp: secret.verp_signer(),
             log: LogQueue::start(Arc::clone(&store)),
             store,
+            dkim: None,
         }
+    }
+
+    /// Signs every outgoing message with this key (`[dkim]`).
+    pub fn with_dkim(mut self, signer: Option<Signer>) -> Self {
+        self.dkim = signer.map(Arc::new);
+        self
     }
 
     pub async fn route(&self, alias: &str) -> Result<Option<Route>, StoreError> {
@@ -111,6 +122,13 @@ impl Relay {
                 return refusal(&err);
             }
         };
+        // Before the sender check: an auto-forwarding partner inbox sends
+        // loops with a matching sender.
+        let received = inspected.values_of("Received");
+        if let Some(sign) = loop_guard::detect(received, self.hostname.as_str()) {
+            tracing::info!(alias = %route.alias, reason = %sign, "message refused: mail loop");
+            return Reply::ROUTING_LOOP;
+        }
         let header_sender_matches = inspected
             .from_address
             .as_deref()
@@ -150,7 +168,7 @@ impl Relay {
             subject: inspected.subject.clone(),
         };
         if let Err(err) = self
-            .deliver_and_log(&route.alias, &route.owner_email, &forwarded, entry)
+            .deliver_and_log(&route.alias, &route.owner_email, forwarded, entry)
             .await
         {
             tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
@@ -168,14 +186,16 @@ impl Relay {
     /// Hands a finished message to the upstream with a VERP envelope sender
     /// naming `recipient_alias` (the alias that represents the recipient;
     /// a bounce notice will come from it), then writes the metadata row.
-    /// Shared by forwarded SMTP mail and messages composed through the hook.
+    /// Shared by forwarded SMTP mail and messages composed through the hook,
+    /// so this is also the one place where outgoing mail is DKIM-signed.
     pub async fn deliver_and_log(
         &self,
         recipient_alias: &str,
         recipient_email: &str,
-        message: &[u8],
+        message: Vec<u8>,
         entry: LogEntry,
     ) -> Result<(), DeliveryError> {
+        let message = self.sign(recipient_alias, message).await?;
         let bounce_address = format!(
             "{}@{}",
             self.verp.local_part(
@@ -189,7 +209,7 @@ impl Relay {
             mail_from: &bounce_address,
             rcpt_to: recipient_email,
         };
-        if let Err(err) = self.upstream.deliver(&envelope, message).await {
+        if let Err(err) = self.upstream.deliver(&envelope, &message).await {
             self.metrics.upstream_failure(match err {
                 DeliveryError::Temporary(_) => "temporary",
                 DeliveryError::Permanent(_) => "permanent",
@@ -230,6 +250,9 @@ impl Relay {
             tracing::error!(alias = %route.alias, "bounce notice could not be built");
             return Reply::LOCAL_ERROR;
         };
+        let Ok(notice) = self.sign(&route.alias, notice).await else {
+            return Reply::LOCAL_ERROR;
+        };
         // The null reverse path: a notice about a failure must never cause
         // another one (RFC 5321 4.5.5), so a bounce of it goes nowhere.
         let envelope = Envelope {
@@ -251,6 +274,27 @@ impl Relay {
                     DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
                     DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
                 }
+            }
+        }
+    }
+
+    /// Adds the DKIM signature when `[dkim]` is configured. Hashing a large
+    /// body and an RSA signature are CPU work, done off the async threads.
+    async fn sign(&self, alias: &str, message: Vec<u8>) -> Result<Vec<u8>, DeliveryError> {
+        let Some(signer) = &self.dkim else {
+            return Ok(message);
+        };
+        let signer = Arc::clone(signer);
+        let signed = tokio::task::spawn_blocking(move || signer.sign(message)).await;
+        match signed {
+            Ok(Ok(signed)) => Ok(signed),
+            Ok(Err(err)) => {
+                tracing::error!(alias = %alias, error = %err, "message not sent");
+                Err(DeliveryError::Temporary("DKIM signing failed".into()))
+            }
+            Err(err) => {
+                tracing::error!(alias = %alias, error = %err, "DKIM signing task failed");
+                Err(DeliveryError::Temporary("DKIM signing failed".into()))
             }
         }
     }

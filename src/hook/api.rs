@@ -162,6 +162,7 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
     let now = now_unix();
     let message_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), relay.alias_domain);
     let message = compose::compose(&Draft {
+        hostname: relay.hostname.as_str(),
         from_alias: &view.alias,
         from_display_name: view.display_name.as_deref(),
         alias_domain: relay.alias_domain.as_str(),
@@ -187,7 +188,7 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
         subject: request.subject.clone(),
     };
     match relay
-        .deliver_and_log(&view.partner_alias, &view.partner_email, &message, entry)
+        .deliver_and_log(&view.partner_alias, &view.partner_email, message, entry)
         .await
     {
         Ok(()) => {

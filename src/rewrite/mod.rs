@@ -92,6 +92,16 @@ pub struct Inspected<'a> {
     date: Option<i64>,
 }
 
+impl<'a> Inspected<'a> {
+    /// Values of every header field with this name, in order (folding kept).
+    pub fn values_of<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.fields
+            .iter()
+            .filter(move |f| f.is(name))
+            .map(|f| f.value)
+    }
+}
+
 pub fn inspect(raw: &[u8]) -> Result<Inspected<'_>, RewriteError> {
     inspect_limited(raw, MAX_HEADER_BYTES)
 }

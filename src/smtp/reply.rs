@@ -51,6 +51,7 @@ impl Reply {
             }
             Reply::RATE_LIMITED => "rate_limited",
             Reply::OVER_BUDGET => "over_memory_budget",
+            Reply::ROUTING_LOOP => "loop",
             _ => "protocol",
         }
     }
@@ -93,6 +94,7 @@ impl Reply {
         554,
         "5.6.0 Message structure is too deeply nested or has too many parts",
     );
+    pub const ROUTING_LOOP: Reply = Reply::new(554, "5.4.6 Routing loop detected");
     pub const BAD_FROM: Reply = Reply::new(550, "5.6.0 Message must have exactly one From address");
     pub const UPSTREAM_TEMPORARY: Reply =
         Reply::new(451, "4.3.0 Temporary failure, please try again later");
