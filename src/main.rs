@@ -227,15 +227,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 config.smtp.listen
             )
         })?;
-    tracing::info!(
-        listen = %config.smtp.listen,
-        hostname = %config.smtp.hostname,
-        alias_domain = %config.smtp.alias_domain,
-        upstream = %upstream.describe(),
-        starttls = tls.is_some(),
-        dkim_selector = dkim.as_ref().map(|d| d.selector()).unwrap_or("none"),
-        "anonrelay ready"
-    );
+    let upstream_description = upstream.describe();
+    let dkim_selector = dkim
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |d| d.selector().to_owned());
     let relay = Arc::new(
         Relay::new(
             store,
@@ -290,6 +285,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_connections: config.smtp.limits.max_connections,
         shutdown_grace: std::time::Duration::from_secs(config.smtp.limits.shutdown_grace_secs),
     };
+    // Both listeners are bound: tests and admins take this line (and
+    // systemd the notification below) as the daemon being ready.
+    tracing::info!(
+        listen = %config.smtp.listen,
+        hostname = %config.smtp.hostname,
+        alias_domain = %config.smtp.alias_domain,
+        upstream = %upstream_description,
+        starttls = tls_available,
+        dkim_selector = %dkim_selector,
+        "anonrelay ready"
+    );
     // Under systemd (Type=notify): we are listening and ready.
     if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
         tracing::warn!(error = %err, "could not notify systemd of readiness");

@@ -197,8 +197,11 @@ path = "state/relay.db"
             child,
             name: "anonrelay".into(),
         });
+        // Ready once it says so: both listeners bound, hook token written.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !self.log().contains("anonrelay ready")
+            || TcpStream::connect(("127.0.0.1", self.port)).is_err()
+        {
             if let Some(guard) = self.guard.as_mut() {
                 if let Ok(Some(status)) = guard.child.try_wait() {
                     panic!(
