@@ -42,6 +42,27 @@ pub struct Config {
     pub retention: crate::retention::RetentionConfig,
     /// Outbound DKIM signing; without this section nothing is signed.
     pub dkim: Option<crate::dkim::DkimConfig>,
+    #[serde(default)]
+    pub bounces: BouncesConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncesConfig {
+    /// Revoke a conversation after this many permanent bounces of one
+    /// alias within a week (0: never).
+    #[serde(default)]
+    pub disable_after: u32,
+}
+
+impl Config {
+    /// What the relay forwards, from `[smtp]` and `[bounces]`.
+    pub fn relay_policy(&self) -> crate::relay::RelayPolicy {
+        crate::relay::RelayPolicy {
+            auto_replies: self.smtp.auto_replies,
+            disable_after_hard_bounces: self.bounces.disable_after,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +94,10 @@ pub struct SmtpConfig {
     /// PEM certificate chain; STARTTLS is offered only when set (with `tls_key`).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Auto-replies (Auto-Submitted, vacation responders): `forward` them
+    /// rewritten like any message, or `drop` them (accepted, not sent on).
+    #[serde(default)]
+    pub auto_replies: crate::relay::AutoReplies,
     #[serde(default)]
     pub limits: LimitsConfig,
 }

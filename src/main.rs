@@ -240,7 +240,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.smtp.alias_domain.clone(),
             config.smtp.hostname.clone(),
         )
-        .with_dkim(dkim),
+        .with_dkim(dkim)
+        .with_policy(config.relay_policy()),
     );
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&relay.store),

@@ -10,6 +10,7 @@ use crate::dkim::Signer;
 use crate::loop_guard;
 use crate::metrics::Metrics;
 use crate::rewrite::{self, RewriteError};
+use crate::smtp::limits::WindowCounter;
 use crate::smtp::reply::Reply;
 use crate::store::{now_unix, LogEntry, LogQueue, Route, Store, StoreError};
 use crate::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
@@ -29,7 +30,31 @@ pub struct Relay {
     log: LogQueue,
     /// Signs everything handed to the upstream; None: mail goes unsigned.
     dkim: Option<Arc<Signer>>,
+    policy: RelayPolicy,
+    /// Permanent bounces per alias over the last week (memory only).
+    hard_bounces: WindowCounter<String>,
 }
+
+/// Admin choices about what the relay forwards (`relay.toml`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayPolicy {
+    /// `smtp.auto_replies`: forward auto-replies (rewritten like any
+    /// message) or accept and drop them.
+    pub auto_replies: AutoReplies,
+    /// `bounces.disable_after`: revoke a conversation once the alias owner's
+    /// mailbox bounced this many messages permanently within a week; 0 never.
+    pub disable_after_hard_bounces: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoReplies {
+    #[default]
+    Forward,
+    Drop,
+}
+
+const HARD_BOUNCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// A recipient accepted at RCPT time.
 #[derive(Debug, Clone)]
@@ -68,7 +93,16 @@ impl Relay {
             log: LogQueue::start(Arc::clone(&store)),
             store,
             dkim: None,
+            policy: RelayPolicy::default(),
+            hard_bounces: WindowCounter::new(HARD_BOUNCE_WINDOW, u32::MAX),
         }
+    }
+
+    pub fn with_policy(mut self, policy: RelayPolicy) -> Self {
+        self.hard_bounces =
+            WindowCounter::new(HARD_BOUNCE_WINDOW, policy.disable_after_hard_bounces.max(1));
+        self.policy = policy;
+        self
     }
 
     /// Signs every outgoing message with this key (`[dkim]`).
@@ -136,6 +170,13 @@ impl Relay {
         if !(accepted.envelope_sender_matches || header_sender_matches) {
             tracing::info!(alias = %route.alias, "message refused: sender is not the conversation partner");
             return Reply::SENDER_NOT_PARTNER;
+        }
+        if self.policy.auto_replies == AutoReplies::Drop && is_auto_reply(&inspected) {
+            // Accepted and dropped: refusing would make the partner's server
+            // bounce an auto-reply, which helps nobody.
+            self.metrics.rejected("auto_reply_dropped");
+            tracing::info!(alias = %route.alias, "auto-reply dropped by policy");
+            return Reply::DELIVERED;
         }
         let now = now_unix();
         let trace_id = random_trace_id();
@@ -266,6 +307,9 @@ impl Relay {
                     bounce::BounceClass::Temporary => "notified_temporary",
                 });
                 tracing::info!(alias = %route.alias, conversation = %route.conversation_id, "bounce notice sent");
+                if report.class == bounce::BounceClass::Permanent {
+                    self.count_hard_bounce(route).await;
+                }
                 Reply::DELIVERED
             }
             Err(err) => {
@@ -299,6 +343,34 @@ impl Relay {
         }
     }
 
+    /// Revokes the conversation once its alias owner's mailbox has bounced
+    /// `disable_after_hard_bounces` messages within a week: the partner
+    /// then gets `550 5.1.1` at once instead of writing into a void.
+    async fn count_hard_bounce(&self, route: &Route) {
+        if self.policy.disable_after_hard_bounces == 0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        self.hard_bounces.record(&route.alias, now);
+        if !self.hard_bounces.exhausted(&route.alias, now) {
+            return;
+        }
+        let conversation = route.conversation_id.clone();
+        let revoked = self
+            .store
+            .call(move |store| store.revoke_conversation(&conversation, now_unix()))
+            .await;
+        match revoked {
+            Ok(_) => {
+                self.metrics.bounce("conversation_disabled");
+                tracing::warn!(alias = %route.alias, conversation = %route.conversation_id, "conversation revoked after repeated hard bounces");
+            }
+            Err(err) => {
+                tracing::error!(alias = %route.alias, error = %err, "could not revoke a bouncing conversation")
+            }
+        }
+    }
+
     pub fn message_id_cipher(&self) -> &MessageIdCipher {
         &self.cipher
     }
@@ -312,6 +384,24 @@ fn refusal(err: &RewriteError) -> Reply {
         RewriteError::SeveralFrom | RewriteError::BadFrom => Reply::BAD_FROM,
         RewriteError::TooComplex => Reply::TOO_COMPLEX,
     }
+}
+
+/// RFC 3834's Auto-Submitted (anything but "no"), and the headers common
+/// responders set without it.
+fn is_auto_reply(message: &rewrite::Inspected<'_>) -> bool {
+    let auto_submitted = message.values_of("Auto-Submitted").any(|value| {
+        let value = String::from_utf8_lossy(value);
+        let token = value.split(';').next().unwrap_or_default().trim();
+        !token.is_empty() && !token.eq_ignore_ascii_case("no")
+    });
+    auto_submitted
+        || message.values_of("X-Autoreply").next().is_some()
+        || message.values_of("X-Autorespond").next().is_some()
+        || message.values_of("Precedence").any(|value| {
+            String::from_utf8_lossy(value)
+                .trim()
+                .eq_ignore_ascii_case("auto_reply")
+        })
 }
 
 fn random_trace_id() -> String {

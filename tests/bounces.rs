@@ -37,9 +37,16 @@ struct Setup {
 /// Bob writes to Alice; the forwarded copy's envelope sender is the VERP
 /// address a bounce would come back to.
 fn setup() -> Setup {
+    setup_with("")
+}
+
+/// `sections`: extra config sections, e.g. `[bounces]`.
+fn setup_with(sections: &str) -> Setup {
     let base = tempfile::tempdir().unwrap();
     let upstream = AioUpstream::start(base.path(), &[]);
-    let daemon = Daemon::start(upstream.daemon_options(base.path()));
+    let mut options = upstream.daemon_options(base.path());
+    options.extra_sections = sections.to_owned();
+    let daemon = Daemon::start(options);
     let conv = daemon.conversation(ALICE, BOB);
     let (ok, transcript) = swaks(&[
         "--server",
@@ -225,5 +232,38 @@ fn forged_expired_and_non_failure_bounces_produce_nothing() {
         captured(&setup.upstream.dir).len(),
         2,
         "only the forwarded message and the one genuine notice"
+    );
+}
+
+/// RCPT to Alice's alias as Bob: the reply.
+fn rcpt_reply(setup: &Setup) -> String {
+    let replies = dialog(
+        &setup.daemon.server(),
+        &[
+            "EHLO b-mail.example",
+            &format!("MAIL FROM:<{}>", BOB.1),
+            &format!("RCPT TO:<{}>", setup.conv.alias_a),
+            "QUIT",
+        ],
+    );
+    replies[3].clone()
+}
+
+#[test]
+fn repeated_hard_bounces_revoke_the_conversation_when_configured() {
+    let setup = setup_with("[bounces]\ndisable_after = 2\n");
+    let (_, end) = setup.send_dsn("postfix-user-unknown.eml", &setup.verp);
+    assert!(end.starts_with("250"), "{end}");
+    // A delay warning does not count; one hard bounce is not enough.
+    let (_, end) = setup.send_dsn("postfix-delayed.eml", &setup.verp);
+    assert!(end.starts_with("250"), "{end}");
+    let still = rcpt_reply(&setup);
+    assert!(still.starts_with("250"), "after one hard bounce: {still}");
+    let (_, end) = setup.send_dsn("gmail-address-not-found.eml", &setup.verp);
+    assert!(end.starts_with("250"), "{end}");
+    let gone = rcpt_reply(&setup);
+    assert!(
+        gone.starts_with("550 5.1.1"),
+        "after two hard bounces: {gone}"
     );
 }

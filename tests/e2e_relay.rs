@@ -434,3 +434,39 @@ fn a_pooled_connection_closed_by_the_upstream_is_replaced_transparently() {
     });
     assert!(dumps.iter().any(|d| contains_ci(d, "second")));
 }
+
+#[test]
+fn auto_replies_are_forwarded_by_default_or_dropped_when_configured() {
+    let vacation = repo().join("fixtures/auto-reply-vacation.eml");
+    let sender = "bob.real@sender-mail.example";
+    for (setting, forwarded) in [("", true), ("auto_replies = \"drop\"", false)] {
+        let mut options = DaemonOptions::outbox();
+        options.extra_smtp = setting.to_owned();
+        let daemon = Daemon::start(options);
+        let conv = daemon.conversation(ALICE, ("bob", sender));
+        let replies = dialog(
+            &daemon.server(),
+            &[
+                "EHLO bobs-laptop.example",
+                &format!("MAIL FROM:<{sender}>"),
+                &format!("RCPT TO:<{}>", conv.alias_a),
+                "DATA",
+                &format!("BODY:@{}", vacation.display()),
+                "QUIT",
+            ],
+        );
+        assert!(replies[5].starts_with("250"), "{setting}: {replies:?}");
+        let out = captured(&daemon.outbox());
+        assert_eq!(out.len(), usize::from(forwarded), "{setting}");
+        if let Some((envelope, message)) = out.first() {
+            assert_eq!(envelope["rcpt_to"], ALICE.1);
+            assert_eq!(
+                header(message, "Auto-Submitted").as_deref(),
+                Some("auto-replied")
+            );
+            assert!(header(message, "Disposition-Notification-To").is_none());
+            assert!(!contains_ci(message, sender));
+        }
+        assert_eq!(daemon.log_rows().len(), usize::from(forwarded));
+    }
+}
