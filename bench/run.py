@@ -273,12 +273,24 @@ class Anonrelay:
             f.write(self.token + "\n")
         self.binary = binary
         self.provision()
-        self.log = open(os.path.join(self.dir, "serve.log"), "wb")
-        env = dict(os.environ, ANONRELAY_LOG="warn")
+        self.log = open(os.path.join(self.dir, "serve.log"), "ab")
+        self.env = dict(os.environ, ANONRELAY_LOG="warn")
         if preload:
-            env["LD_PRELOAD"] = preload
-        self.proc = procs.spawn([binary, "serve", "--config", self.config], stderr=self.log, env=env)
+            self.env["LD_PRELOAD"] = preload
+        self.procs = procs
+        self.start()
+
+    def start(self):
+        self.proc = self.procs.spawn([self.binary, "serve", "--config", self.config], stderr=self.log, env=self.env)
         wait_for_port(self.port, "anonrelay")
+
+    def restart(self):
+        """A fresh process (same database), so memory is not the heap the
+        load phases left behind."""
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.start()
+        time.sleep(0.5)
 
     def provision(self):
         # The CLI creates the database (schema, mode 0600) and the sender user;
@@ -750,7 +762,7 @@ def report(res):
         out.append("")
         out.append("| situation | anonrelay RSS | anonrelay PSS | Postfix total PSS (processes) | notes |")
         out.append("|---|---|---|---|---|")
-        for key, label in (("baseline", "idle daemon"), ("idle", "idle connections"), ("big", "1 MB transactions")):
+        for key, label in (("baseline", "fresh daemon, no connection"), ("idle", "idle connections"), ("big", "1 MB transactions")):
             a, p = mem["anonrelay"].get(key), mem["postfix"].get(key)
             if not a:
                 continue
@@ -900,6 +912,7 @@ def main():
             idle_n = 500 if quick else 5000
             big_n = 20 if quick else 200
             mem = {"anonrelay": {}, "postfix": {}}
+            relay.restart()
             rss, pss = relay.memory()
             mem["anonrelay"]["baseline"] = {"rss": rss, "pss": pss}
             n, (rss, pss) = asyncio.run(hold_idle(relay.port, idle_n, relay.memory, 30))
