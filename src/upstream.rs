@@ -258,12 +258,22 @@ impl SmtpUpstream {
     }
 
     async fn connect(&self) -> Result<Connection, mail_send::Error> {
-        Ok(match self.security {
-            Security::Plain => Connection::Plain(self.builder.connect_plain().await?),
-            Security::StartTls | Security::ImplicitTls => {
-                Connection::Tls(Box::new(self.builder.connect().await?))
+        // No Nagle: mail-send writes the body and the final `.` CRLF
+        // separately, and with Nagle the second write waits for the
+        // delayed ACK of the first (about 40 ms a message; BENCHMARKS.md).
+        let connection = match self.security {
+            Security::Plain => {
+                let client = self.builder.connect_plain().await?;
+                client.stream.set_nodelay(true)?;
+                Connection::Plain(client)
             }
-        })
+            Security::StartTls | Security::ImplicitTls => {
+                let client = self.builder.connect().await?;
+                client.stream.get_ref().0.set_nodelay(true)?;
+                Connection::Tls(Box::new(client))
+            }
+        };
+        Ok(connection)
     }
 
     async fn check(&self) -> Result<(), SetupError> {
@@ -487,6 +497,45 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scripted SMTP server for one connection: greets, then answers
+    /// every line with 250.
+    async fn tiny_server(listener: tokio::net::TcpListener) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let (read, mut write) = stream.into_split();
+        let _ = write.write_all(b"220 tiny ESMTP\r\n").await;
+        let mut lines = BufReader::new(read).lines();
+        while let Ok(Some(_)) = lines.next_line().await {
+            if write.write_all(b"250 ok\r\n").await.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn upstream_sockets_do_not_wait_for_nagle() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(tiny_server(listener));
+        let config: crate::config::UpstreamConfig =
+            toml::from_str(&format!("url = \"smtp://127.0.0.1:{port}\"")).unwrap();
+        let upstream = SmtpUpstream::new(
+            &config,
+            Security::Plain,
+            "127.0.0.1".into(),
+            port,
+            None,
+            "me",
+        )
+        .unwrap();
+        match upstream.connect().await.unwrap() {
+            Connection::Plain(client) => assert!(client.stream.nodelay().unwrap()),
+            Connection::Tls(_) => panic!("a plain URL gave TLS"),
+        }
+    }
 
     #[test]
     fn urls() {
