@@ -211,6 +211,9 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Server secret for Message-ID tokens and VERP addresses; created (0600) if missing.
     pub secret_file: Option<PathBuf>,
+    /// `normal` or `full`: see [`crate::store::Durability`].
+    #[serde(default)]
+    pub synchronous: crate::store::Durability,
 }
 
 impl Default for StoreConfig {
@@ -218,6 +221,7 @@ impl Default for StoreConfig {
         Self {
             path: defaults::store_path(),
             secret_file: None,
+            synchronous: crate::store::Durability::default(),
         }
     }
 }

@@ -135,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user(&config, command),
         Command::Log { user } => {
             let user = UserId::parse(&user).context("--user")?;
-            let store = Store::open(&config.store.path)?;
+            let store = Store::open_with(&config.store.path, config.store.synchronous)?;
             let rows = store.log_for_user(user.as_str())?;
             println!("{}", serde_json::to_string_pretty(&rows)?);
             Ok(())
@@ -214,7 +214,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(smtp::load_tls(cert, key)?),
         _ => None,
     };
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_with(&config.store.path, config.store.synchronous)?;
     let secret = ServerSecret::load_or_create(&config.store.secret_path())?;
     let dkim = load_dkim(&config)?;
     let upstream = Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
@@ -353,7 +353,7 @@ async fn shutdown_signal() {
 }
 
 fn prune(config: &Config, dry_run: bool) -> anyhow::Result<()> {
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_with(&config.store.path, config.store.synchronous)?;
     let cutoff = config.retention.cutoff(now_unix());
     if dry_run {
         let count = store.count_older(cutoff)?;
@@ -410,7 +410,7 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result<()> {
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_with(&config.store.path, config.store.synchronous)?;
     match command {
         ConversationCommand::Create {
             a_user,
@@ -444,7 +444,7 @@ fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result
 }
 
 fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_with(&config.store.path, config.store.synchronous)?;
     match command {
         UserCommand::Delete { id } => {
             let id = UserId::parse(&id).context("user id")?;

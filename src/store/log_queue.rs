@@ -2,7 +2,7 @@
 //! writer thread and wait for it; the thread writes every row that queued
 //! up meanwhile in a single transaction, so N concurrent messages cost one
 //! fsync instead of N. Each caller still learns the outcome of its own row
-//! before it answers, and durability stays `synchronous = FULL`.
+//! before it answers, at the durability `store.synchronous` chose.
 
 use std::sync::Arc;
 

@@ -107,9 +107,41 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// When a committed metadata row is on disk (`store.synchronous`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit is fsynced before the caller goes on (SQLite
+    /// `synchronous = FULL`): a row, once `250` was answered, survives a
+    /// power cut.
+    Full,
+    /// Commits reach the WAL at once and the disk at the next checkpoint
+    /// (`synchronous = NORMAL`): a crash of the daemon loses nothing, a
+    /// power cut can lose the last rows. A row is only written after the
+    /// upstream already has the message, so what can be lost is metadata,
+    /// never mail; and the database never becomes inconsistent.
+    #[default]
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "PRAGMA synchronous = FULL;",
+            Durability::Normal => "PRAGMA synchronous = NORMAL;",
+        }
+    }
+}
+
 impl Store {
-    /// Opens (creating with mode 0600 if needed) and migrates the database.
+    /// Opens (creating with mode 0600 if needed) and migrates the database,
+    /// with the default durability.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// [`Store::open`] with the durability of metadata rows chosen.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Arc<Self>, StoreError> {
         if !path.exists() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateFile {
@@ -134,6 +166,9 @@ impl Store {
         };
         let writer = Connection::open(path).map_err(open_err)?;
         configure(&writer).map_err(open_err)?;
+        writer
+            .execute_batch(durability.pragma())
+            .map_err(open_err)?;
         migrate(&writer)?;
         Ok(Arc::new(Self {
             path: path.to_owned(),
@@ -566,7 +601,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA secure_delete = ON;",
     )

@@ -228,3 +228,23 @@ fn a_checkpoint_blocked_by_a_reader_is_an_error_not_a_silent_success() {
     reader.execute_batch("COMMIT").unwrap();
     checkpoint(&writer).unwrap();
 }
+
+#[test]
+fn durability_sets_sqlites_synchronous_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |store: &Store| -> i64 {
+        lock(&store.writer)
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    };
+    let normal = Store::open(&dir.path().join("normal.db")).unwrap();
+    assert_eq!(mode(&normal), 1, "NORMAL by default");
+    let full = Store::open_with(&dir.path().join("full.db"), Durability::Full).unwrap();
+    assert_eq!(mode(&full), 2, "FULL when asked");
+    let config: crate::config::Config = toml::from_str(
+        "[smtp]\nlisten = \"127.0.0.1:2525\"\nhostname = \"mx.relay.test\"\nalias_domain = \"relay.test\"\n\
+         [upstream]\nurl = \"outbox:o\"\n[store]\nsynchronous = \"full\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.store.synchronous, Durability::Full);
+}
