@@ -336,7 +336,13 @@ fn every_fixture_through_the_daemon_to_a_real_upstream() {
                 fixture.file
             );
         }
-        assert_clean(&fixture.file, &fixture, message, &["127.0.0.1"]);
+        // The client's IP and EHLO name are the sender's too.
+        assert_clean(
+            &fixture.file,
+            &fixture,
+            message,
+            &["127.0.0.1", "bobs-laptop.sender-mail.example"],
+        );
         assert_no_decoded_leak(&fixture, &raw, message);
         if !fixture.body_mentions_sender {
             assert_eq!(
