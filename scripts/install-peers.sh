@@ -12,11 +12,13 @@
 #   curl              the hook / admin HTTP API tests
 #   systemd           systemd-analyze, for the unit-file tests
 #   python3-dkim      dkimpy: an independent DKIM verifier for our signatures
+#   python3-prometheus-client
+#                     the Prometheus project's parser, for /metrics
 # Idempotent: installs only what is missing (apt-get update only then), and
 # prints what it installed. Needs root, or sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim openssl sqlite3 curl systemd)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl sqlite3 curl systemd)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -28,6 +30,8 @@ verify_peers() {
         { echo "install-peers: swaks has no STARTTLS support (libnet-ssleay-perl)" >&2; exit 1; }
     /usr/bin/python3 -c 'import aiosmtpd' ||
         { echo "install-peers: /usr/bin/python3 cannot import aiosmtpd" >&2; exit 1; }
+    /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' ||
+        { echo "install-peers: /usr/bin/python3 cannot import prometheus_client" >&2; exit 1; }
     /usr/bin/python3 -c 'import dkim, nacl' ||
         { echo "install-peers: /usr/bin/python3 cannot import dkim (dkimpy) and nacl" >&2; exit 1; }
 }

@@ -142,9 +142,12 @@ fn front_end_conversation_end_to_end_then_user_deletion() {
     // Metrics: valid Prometheus text with no personal data.
     let (status, metrics) = hook.call("GET", "/metrics", None, Some(&hook.token));
     assert_eq!(status, 200);
-    assert_prometheus_text(&metrics);
-    assert!(
-        metrics.contains("anonrelay_messages_forwarded_total 2"),
+    let samples = parse_prometheus_text(&metrics);
+    assert_eq!(
+        samples
+            .get("anonrelay_messages_forwarded_total")
+            .and_then(serde_json::Value::as_f64),
+        Some(2.0),
         "{metrics}"
     );
     for personal in [
@@ -203,26 +206,38 @@ fn front_end_conversation_end_to_end_then_user_deletion() {
     }
 }
 
-fn assert_prometheus_text(text: &str) {
-    let mut samples = 0;
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF" {
-            continue;
-        }
-        let (name, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
-        assert!(value.parse::<f64>().is_ok(), "bad value in {line:?}");
-        let metric = name.split('{').next().unwrap();
-        assert!(
-            metric
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "bad metric name in {line:?}"
-        );
-        samples += 1;
-    }
-    assert!(samples >= 4, "too few samples:\n{text}");
+/// Parses the exposition with the Prometheus project's Python client, as a
+/// scraper would; returns sample name (with labels) → value.
+fn parse_prometheus_text(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    use std::io::Write;
+    require(PYTHON, "python3");
+    let mut child = Command::new(PYTHON)
+        .arg(repo().join("tests/peers/parse_metrics.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run parse_metrics.py");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "python3-prometheus-client is missing: run scripts/test.sh, or `apt-get install python3-prometheus-client`"
+    );
+    assert!(
+        out.status.success(),
+        "not valid Prometheus text: {stderr}\n{text}"
+    );
+    let samples: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let samples = samples.as_object().cloned().unwrap_or_default();
+    assert!(samples.len() >= 4, "too few samples:\n{text}");
+    samples
 }
 
 #[test]
