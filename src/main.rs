@@ -18,6 +18,7 @@ use anonrelay::smtp::{self, Server, SessionSettings, TlsHandle};
 use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
 use anonrelay::tokens::ServerSecret;
 use anonrelay::upstream::Upstream;
+use anonrelay::verify::{self, Verifier};
 
 #[derive(Parser)]
 #[command(
@@ -217,6 +218,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.store.path)?;
     let secret = ServerSecret::load_or_create(&config.store.secret_path())?;
     let dkim = load_dkim(&config)?;
+    let verifier = Verifier::from_config(&config.verify, config.smtp.hostname.as_str())?;
     let upstream = Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
     upstream.check().await?;
     let listener = tokio::net::TcpListener::bind(config.smtp.listen)
@@ -234,6 +236,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         upstream = %upstream.describe(),
         starttls = tls.is_some(),
         dkim_selector = dkim.as_ref().map(|d| d.selector()).unwrap_or("none"),
+        verify = if verifier.is_some() { "enforce" } else { "off" },
+        verify_dns = if config.verify.dns_records.is_some() { "seeded (testing only)" } else { "system" },
         "anonrelay ready"
     );
     let relay = Arc::new(
@@ -245,7 +249,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.smtp.alias_domain.clone(),
             config.smtp.hostname.clone(),
         )
-        .with_dkim(dkim),
+        .with_dkim(dkim)
+        .with_verifier(verifier),
     );
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&relay.store),
@@ -370,6 +375,7 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     }
     Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
     let dkim = load_dkim(config)?;
+    verify::check_records(&config.verify)?;
     if let Some(hook) = &config.hook {
         // A development token that does not exist yet is created by `serve`.
         if !hook.create_token || hook.token_file.exists() {
