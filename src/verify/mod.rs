@@ -155,13 +155,29 @@ impl Verifier {
         options.timeout = timeout;
         let authenticator = MessageAuthenticator::new(resolver, options)
             .map_err(|err| VerifyError::Resolver(err.to_string()))?;
-        Ok(Some(Self {
+        Ok(Some(Self::new(
             authenticator,
             caches,
-            no_dmarc: config.no_dmarc,
+            config.no_dmarc,
+            timeout,
+            hostname,
+        )))
+    }
+
+    pub fn new(
+        authenticator: MessageAuthenticator,
+        caches: Caches,
+        no_dmarc: NoDmarc,
+        timeout: Duration,
+        hostname: &str,
+    ) -> Self {
+        Self {
+            authenticator,
+            caches,
+            no_dmarc,
             timeout,
             hostname: hostname.to_owned(),
-        }))
+        }
     }
 
     /// Whether `raw`, sent by `client`, authentically comes from the
@@ -294,6 +310,43 @@ fn is_domain_or_parent(d: &str, domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name server that never answers: the bound on DNS work turns it
+    /// into "try later", never an accept. Paused time: no real waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_name_server_defers_instead_of_accepting() {
+        use mail_auth::hickory_resolver::config::NameServerConfig;
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut server = NameServerConfig::udp(silent.local_addr().unwrap().ip());
+        for connection in &mut server.connections {
+            connection.port = silent.local_addr().unwrap().port();
+        }
+        let mut options = ResolverOpts::default();
+        options.timeout = Duration::from_secs(60);
+        let authenticator = MessageAuthenticator::new(
+            ResolverConfig::from_parts(None, vec![], vec![server]),
+            options,
+        )
+        .unwrap();
+        let verifier = Verifier::new(
+            authenticator,
+            Caches::new(16),
+            NoDmarc::Accept,
+            Duration::from_secs(5),
+            "mx.relay.test",
+        );
+        let client = Client {
+            ip: "192.0.2.7".parse().unwrap(),
+            helo: "mail.partner.example",
+            mail_from: Some("bob@partner.example"),
+        };
+        let message = b"From: <bob@partner.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let verdict = verifier
+            .check(&client, "bob@partner.example", message)
+            .await;
+        assert_eq!(verdict, Verdict::TryLater("dns timeout"));
+        drop(silent);
+    }
 
     #[test]
     fn dkim_parent_domains_count_but_not_siblings_or_tlds() {
