@@ -299,3 +299,16 @@ fn a_dns_failure_defers_with_451_and_forwards_nothing() {
     assert_eq!(outbox_count(&daemon), 0);
     assert_log_private(&daemon);
 }
+
+#[test]
+fn check_config_names_a_bad_seed_file() {
+    let work = tempfile::tempdir().unwrap();
+    let seeds = work.path().join("dns.toml");
+    std::fs::write(&seeds, "[txt]\n\"partner.example\" = \"not a record\"\n").unwrap();
+    let daemon = verifying_daemon(&seeds, "spf_or_dkim");
+    let out = daemon.cli(&["check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config accepted it: {stderr}");
+    assert!(stderr.contains("verify.dns_records"), "{stderr}");
+    assert!(stderr.contains("partner.example"), "{stderr}");
+}
