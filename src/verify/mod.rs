@@ -348,6 +348,61 @@ mod tests {
         drop(silent);
     }
 
+    /// Offline verifier over `records` (name, TXT) and NXDOMAIN `absent`.
+    fn seeded(records: &[(&str, &str)], absent: &[&str], no_dmarc: NoDmarc) -> Verifier {
+        use mail_auth::common::parse::TxtRecordParser;
+        let caches = Caches::new(16);
+        for (name, value) in records {
+            let spf = mail_auth::spf::Spf::parse(value.as_bytes()).unwrap();
+            caches.txt.seed((*name).into(), Txt::from(spf));
+        }
+        for name in absent {
+            let nx = mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(
+                mail_auth::hickory_resolver::proto::op::ResponseCode::NXDomain,
+            ));
+            caches.txt.seed((*name).into(), Txt::Error(nx));
+        }
+        let authenticator = MessageAuthenticator::new(
+            ResolverConfig::from_parts(None, vec![], vec![]),
+            ResolverOpts::default(),
+        )
+        .unwrap();
+        Verifier::new(
+            authenticator,
+            caches,
+            no_dmarc,
+            Duration::from_secs(5),
+            "mx.relay.test",
+        )
+    }
+
+    /// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; mail-auth
+    /// matches those against `ip4:` (pinned here against an upgrade).
+    #[tokio::test]
+    async fn spf_sees_an_ipv4_client_of_a_dual_stack_listener_as_ipv4() {
+        let verifier = seeded(
+            &[("partner.example.", "v=spf1 ip4:192.0.2.7 -all")],
+            &["_dmarc.partner.example.", "_dmarc.example."],
+            NoDmarc::SpfOrDkim,
+        );
+        let message = b"From: <bob@partner.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        for (ip, accepted) in [
+            ("::ffff:192.0.2.7", true),
+            ("192.0.2.7", true),
+            ("::ffff:192.0.2.8", false),
+        ] {
+            let client = Client {
+                ip: ip.parse().unwrap(),
+                helo: "mail.partner.example",
+                mail_from: Some("bob@partner.example"),
+            };
+            let verdict = verifier
+                .check(&client, "bob@partner.example", message)
+                .await;
+            assert_eq!(verdict == Verdict::Accept, accepted, "{ip}: {verdict:?}");
+        }
+    }
+
     #[test]
     fn dkim_parent_domains_count_but_not_siblings_or_tlds() {
         assert!(is_domain_or_parent("partner.example", "partner.example"));
