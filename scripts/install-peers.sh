@@ -11,7 +11,8 @@
 #   sqlite3           inspecting the relay's database by hand
 #   curl              the hook / admin HTTP API tests
 #   systemd           systemd-analyze, for the unit-file tests
-#   python3-dkim      dkimpy: an independent DKIM verifier for our signatures
+#   python3-dkim      dkimpy: an independent DKIM verifier for our signatures,
+#                     and the partner's signer in the inbound-verification tests
 #   python3-prometheus-client
 #                     the Prometheus project's parser, for /metrics
 # Idempotent: installs only what is missing (apt-get update only then), and

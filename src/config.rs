@@ -42,6 +42,9 @@ pub struct Config {
     pub retention: crate::retention::RetentionConfig,
     /// Outbound DKIM signing; without this section nothing is signed.
     pub dkim: Option<crate::dkim::DkimConfig>,
+    /// Inbound SPF/DKIM/DMARC checks of mail to an alias (enforced by default).
+    #[serde(default)]
+    pub verify: crate::verify::VerifyConfig,
     #[serde(default)]
     pub bounces: BouncesConfig,
 }
@@ -345,6 +348,7 @@ impl Config {
             self.store.secret_file.as_mut(),
             self.hook.as_mut().map(|h| &mut h.token_file),
             self.dkim.as_mut().map(|d| &mut d.key_file),
+            self.verify.dns_records.as_mut(),
             Some(&mut self.store.path),
         ]
         .into_iter()
@@ -463,6 +467,9 @@ impl Config {
             dkim.validate()
                 .map_err(|(key, message)| invalid(key, message))?;
         }
+        self.verify
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         if let Some(hook) = &self.hook {
             if !hook.listen.ip().is_loopback() {
                 return Err(invalid(

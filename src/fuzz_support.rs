@@ -16,7 +16,7 @@ use crate::config::LimitsConfig;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::rewrite::{self, check_line_endings};
-use crate::smtp::limits::{ClientKey, Limits};
+use crate::smtp::limits::Limits;
 use crate::smtp::session::Session;
 use crate::smtp::SessionSettings;
 use crate::store::{Participant, Store, UserId};
@@ -240,7 +240,7 @@ pub fn session_one(data: &[u8]) -> Vec<u8> {
         written: Vec::new(),
     };
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let client = ClientKey::from(std::net::IpAddr::from([192, 0, 2, 1]));
+    let client = std::net::IpAddr::from([192, 0, 2, 1]);
     world.runtime.block_on(async {
         let session = Session::new(
             &world.relay,

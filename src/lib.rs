@@ -21,3 +21,4 @@ pub mod smtp;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
+pub mod verify;

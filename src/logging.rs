@@ -112,12 +112,23 @@ impl<'a> MakeWriter<'a> for RedactingStderr {
     }
 }
 
+/// Crates whose log lines name participants' domains (DNS queries).
+const QUIET_TARGETS: [&str; 3] = ["hickory_proto", "hickory_resolver", "hickory_net"];
+
 /// Installs the subscriber: level from `ANONRELAY_LOG` (an EnvFilter
 /// expression, default `info`), colour only on a terminal.
 pub fn init() {
     use tracing_subscriber::EnvFilter;
-    let filter =
+    let mut filter =
         EnvFilter::try_from_env("ANONRELAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The DNS resolver logs every name it asks for: the domains of the
+    // participants whose mail is being verified. Silenced whatever the
+    // level; a failed lookup shows as our own "temperror" line instead.
+    for quiet in QUIET_TARGETS {
+        if let Ok(directive) = format!("{quiet}=off").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(RedactingStderr)

@@ -18,6 +18,7 @@ use anonrelay::smtp::{self, Server, SessionSettings, TlsHandle};
 use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
 use anonrelay::tokens::ServerSecret;
 use anonrelay::upstream::Upstream;
+use anonrelay::verify::{self, Verifier};
 
 #[derive(Parser)]
 #[command(
@@ -217,6 +218,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::open_with(&config.store.path, config.store.synchronous)?;
     let secret = ServerSecret::load_or_create(&config.store.secret_path())?;
     let dkim = load_dkim(&config)?;
+    let verifier = Verifier::from_config(&config.verify, config.smtp.hostname.as_str())?;
     let upstream = Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
     upstream.check().await?;
     let listener = tokio::net::TcpListener::bind(config.smtp.listen)
@@ -231,6 +233,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let dkim_selector = dkim
         .as_ref()
         .map_or_else(|| "none".to_owned(), |d| d.selector().to_owned());
+    let verify_mode = if verifier.is_some() { "enforce" } else { "off" };
+    let verify_dns = if config.verify.dns_records.is_some() {
+        "seeded (testing only)"
+    } else {
+        "system"
+    };
     let relay = Arc::new(
         Relay::new(
             store,
@@ -241,7 +249,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.smtp.hostname.clone(),
         )
         .with_dkim(dkim)
-        .with_policy(config.relay_policy()),
+        .with_policy(config.relay_policy())
+        .with_verifier(verifier),
     );
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&relay.store),
@@ -295,6 +304,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         upstream = %upstream_description,
         starttls = tls_available,
         dkim_selector = %dkim_selector,
+        verify = verify_mode,
+        verify_dns,
         "anonrelay ready"
     );
     // Under systemd (Type=notify): we are listening and ready.
@@ -377,6 +388,7 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     }
     Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
     let dkim = load_dkim(config)?;
+    verify::check_records(&config.verify)?;
     if let Some(hook) = &config.hook {
         // A development token that does not exist yet is created by `serve`.
         if !hook.create_token || hook.token_file.exists() {

@@ -15,6 +15,7 @@ use crate::smtp::reply::Reply;
 use crate::store::{now_unix, LogEntry, LogQueue, Route, Store, StoreError};
 use crate::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
 use crate::upstream::{DeliveryError, Envelope, Upstream};
+use crate::verify::{self, Verdict, Verifier};
 
 /// Days a VERP bounce address stays valid (DSNs can come days later).
 const VERP_VALID_DAYS: u64 = 14;
@@ -33,6 +34,8 @@ pub struct Relay {
     policy: RelayPolicy,
     /// Permanent bounces per alias over the last week (memory only).
     hard_bounces: WindowCounter<String>,
+    /// Checks SPF/DKIM/DMARC of mail to an alias; None: `[verify] mode = "off"`.
+    verifier: Option<Verifier>,
 }
 
 /// Admin choices about what the relay forwards (`relay.toml`).
@@ -95,6 +98,7 @@ impl Relay {
             dkim: None,
             policy: RelayPolicy::default(),
             hard_bounces: WindowCounter::new(HARD_BOUNCE_WINDOW, u32::MAX),
+            verifier: None,
         }
     }
 
@@ -108,6 +112,12 @@ impl Relay {
     /// Signs every outgoing message with this key (`[dkim]`).
     pub fn with_dkim(mut self, signer: Option<Signer>) -> Self {
         self.dkim = signer.map(Arc::new);
+        self
+    }
+
+    /// Authenticates mail to an alias (`[verify]`).
+    pub fn with_verifier(mut self, verifier: Option<Verifier>) -> Self {
+        self.verifier = verifier;
         self
     }
 
@@ -144,7 +154,13 @@ impl Relay {
 
     /// Checks, rewrites, delivers and logs one message. The returned reply
     /// is the final answer to DATA: 250 only after the upstream accepted.
-    pub async fn forward(&self, accepted: &Accepted, raw: &[u8], max_header_bytes: usize) -> Reply {
+    pub async fn forward(
+        &self,
+        accepted: &Accepted,
+        client: &verify::Client<'_>,
+        raw: &[u8],
+        max_header_bytes: usize,
+    ) -> Reply {
         let route = &accepted.route;
         if accepted.kind == RecipientKind::Bounce {
             return self.notify_bounce(route, raw).await;
@@ -170,6 +186,9 @@ impl Relay {
         if !(accepted.envelope_sender_matches || header_sender_matches) {
             tracing::info!(alias = %route.alias, "message refused: sender is not the conversation partner");
             return Reply::SENDER_NOT_PARTNER;
+        }
+        if let Some(reply) = self.authenticate(route, client, raw).await {
+            return reply;
         }
         if self.policy.auto_replies == AutoReplies::Drop && is_auto_reply(&inspected) {
             // Accepted and dropped: refusing would make the partner's server
@@ -224,6 +243,28 @@ impl Relay {
 }
 
 impl Relay {
+    /// SPF/DKIM/DMARC: None when the message may go on, else the refusal.
+    /// The log names the check that failed, never the client or the sender.
+    async fn authenticate(
+        &self,
+        route: &Route,
+        client: &verify::Client<'_>,
+        raw: &[u8],
+    ) -> Option<Reply> {
+        let verifier = self.verifier.as_ref()?;
+        match verifier.check(client, &route.partner_email, raw).await {
+            Verdict::Accept => None,
+            Verdict::Refuse(check) => {
+                tracing::info!(alias = %route.alias, check, "message refused: sender not authenticated");
+                Some(Reply::NOT_AUTHENTICATED)
+            }
+            Verdict::TryLater(check) => {
+                tracing::info!(alias = %route.alias, check, "message deferred: sender authentication incomplete");
+                Some(Reply::DNS_TEMPORARY)
+            }
+        }
+    }
+
     /// Hands a finished message to the upstream with a VERP envelope sender
     /// naming `recipient_alias` (the alias that represents the recipient;
     /// a bounce notice will come from it), then writes the metadata row.

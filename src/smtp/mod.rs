@@ -6,6 +6,7 @@ pub mod limits;
 pub mod reply;
 pub mod session;
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -163,8 +164,9 @@ impl Server {
             let server = Arc::clone(&this);
             server.relay.metrics.sessions.inc();
             let stop = stop_rx.clone();
+            let client_ip = peer.ip();
             tokio::spawn(async move {
-                server.connection(stream, slot, stop).await;
+                server.connection(stream, slot, client_ip, stop).await;
                 drop(permit);
             });
         }
@@ -183,17 +185,18 @@ impl Server {
     async fn connection(
         &self,
         mut stream: TcpStream,
-        slot: ConnectionSlot,
+        // Held until the connection ends: it counts towards the per-client limit.
+        _slot: ConnectionSlot,
+        client_ip: IpAddr,
         stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
         let started = Instant::now();
-        let client = slot.client;
         let session = Session::new(
             &self.relay,
             &self.settings,
             &self.limits,
-            client,
+            client_ip,
             stop.clone(),
             false,
         );
@@ -203,13 +206,13 @@ impl Server {
         }
         // Boxed: the TLS state is large and most sessions never need it,
         // so it must not inflate every connection's task.
-        Box::pin(self.tls_session(stream, client, stop, started)).await;
+        Box::pin(self.tls_session(stream, client_ip, stop, started)).await;
     }
 
     async fn tls_session(
         &self,
         stream: TcpStream,
-        client: limits::ClientKey,
+        client_ip: IpAddr,
         stop: tokio::sync::watch::Receiver<bool>,
         started: Instant,
     ) {
@@ -230,7 +233,7 @@ impl Server {
             &self.relay,
             &self.settings,
             &self.limits,
-            client,
+            client_ip,
             stop,
             true,
         );

@@ -32,6 +32,7 @@ impl Reply {
                     | Reply::UPSTREAM_TEMPORARY
                     | Reply::UPSTREAM_PERMANENT
                     | Reply::LOCAL_ERROR
+                    | Reply::DNS_TEMPORARY
             )
     }
 
@@ -52,6 +53,8 @@ impl Reply {
             Reply::RATE_LIMITED => "rate_limited",
             Reply::OVER_BUDGET => "over_memory_budget",
             Reply::ROUTING_LOOP => "loop",
+            Reply::NOT_AUTHENTICATED => "not_authenticated",
+            Reply::DNS_TEMPORARY => "dns_temporary",
             _ => "protocol",
         }
     }
@@ -75,6 +78,12 @@ impl Reply {
     pub const NO_SUCH_RECIPIENT: Reply = Reply::new(550, "5.1.1 No such recipient here");
     pub const SENDER_NOT_PARTNER: Reply =
         Reply::new(550, "5.7.1 Sender is not allowed to write to this address");
+    pub const NOT_AUTHENTICATED: Reply =
+        Reply::new(550, "5.7.1 Message failed sender authentication");
+    pub const DNS_TEMPORARY: Reply = Reply::new(
+        451,
+        "4.4.3 Temporary DNS failure while authenticating the sender, please try again later",
+    );
     pub const NEED_MAIL: Reply = Reply::new(503, "5.5.1 Need MAIL before RCPT");
     pub const NEED_RCPT: Reply = Reply::new(503, "5.5.1 Need RCPT before DATA");
     pub const NEED_HELO: Reply = Reply::new(503, "5.5.1 Say EHLO or HELO first");

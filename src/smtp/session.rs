@@ -3,6 +3,7 @@
 //! client bytes into replies. Pipelined commands are answered in order and
 //! the replies flushed together before we wait for more input.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use smtp_proto::{Error as ParseError, Request};
@@ -15,6 +16,7 @@ use super::SessionSettings;
 use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
 use crate::relay::{Accepted, Relay};
 use crate::tokens::VERP_PREFIX;
+use crate::verify;
 
 /// How a session ended, for the listener.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +54,11 @@ pub struct Session<'a> {
     limits: &'a Limits,
     /// Key for the per-client limits only: never logged, never stored.
     client: ClientKey,
+    /// The client's full address, for SPF only: in memory, never logged or stored.
+    client_ip: IpAddr,
+    /// The EHLO/HELO name, for SPF only: a participant's host name, so
+    /// kept for this session in memory and never logged.
+    helo: Option<String>,
     transactions: u32,
     /// Turns true when the daemon stops: idle sessions get 421 at once,
     /// a message being received is finished first.
@@ -79,7 +86,7 @@ impl<'a> Session<'a> {
         relay: &'a Relay,
         settings: &'a SessionSettings,
         limits: &'a Limits,
-        client: ClientKey,
+        client_ip: IpAddr,
         shutdown: tokio::sync::watch::Receiver<bool>,
         tls_active: bool,
     ) -> Self {
@@ -87,7 +94,9 @@ impl<'a> Session<'a> {
             relay,
             settings,
             limits,
-            client,
+            client: ClientKey::from(client_ip),
+            client_ip,
+            helo: None,
             transactions: 0,
             shutdown,
             tls_active,
@@ -304,7 +313,7 @@ impl<'a> Session<'a> {
         if host.trim().is_empty() {
             return self.reply_step(Reply::SYNTAX);
         }
-        // The client's name is not kept: it is a participant's host name.
+        self.helo = Some(host.trim().to_owned());
         self.greeted = true;
         self.transaction = None;
         let hostname = &self.relay.hostname;
@@ -468,8 +477,11 @@ impl<'a> Session<'a> {
     }
 
     async fn finish_data(&mut self, outcome: DataOutcome, mut held: Option<Reservation>) -> Reply {
-        let transaction = self.transaction.take();
-        let Some(accepted) = transaction.and_then(|t| t.recipient) else {
+        let Some(Transaction {
+            sender,
+            recipient: Some(accepted),
+        }) = self.transaction.take()
+        else {
             return Reply::NEED_RCPT;
         };
         match outcome {
@@ -486,8 +498,14 @@ impl<'a> Session<'a> {
                 }
                 // Boxed: the delivery future (TLS client, SMTP client) is
                 // large and must not be part of every idle session's task.
+                let client = verify::Client {
+                    ip: self.client_ip,
+                    helo: self.helo.as_deref().unwrap_or_default(),
+                    mail_from: sender.as_deref(),
+                };
                 let reply = Box::pin(self.relay.forward(
                     &accepted,
+                    &client,
                     &message,
                     self.settings.max_header_bytes,
                 ))

@@ -117,6 +117,9 @@ pub struct DaemonOptions {
     /// Whole extra sections, e.g. `[hook]`.
     pub extra_sections: String,
     pub max_message_bytes: usize,
+    /// The whole `[verify]` section. Off by default: there is no DNS here;
+    /// tests of the checks put their own with seeded records.
+    pub verify_section: String,
 }
 
 impl DaemonOptions {
@@ -131,6 +134,7 @@ impl DaemonOptions {
             extra_smtp: String::new(),
             extra_sections: String::new(),
             max_message_bytes: 1024 * 1024,
+            verify_section: "[verify]\nmode = \"off\"".to_owned(),
         }
     }
 }
@@ -156,6 +160,8 @@ timeout_secs = 10
 
 {extra_sections}
 
+{verify_section}
+
 [store]
 path = "state/relay.db"
 "#,
@@ -164,6 +170,7 @@ path = "state/relay.db"
             url = options.upstream_url,
             extra_upstream = options.extra_upstream,
             extra_sections = options.extra_sections,
+            verify_section = options.verify_section,
         );
         std::fs::write(&config, text).expect("write config");
         Self {

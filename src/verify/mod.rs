@@ -1,0 +1,428 @@
+//! Inbound authenticity of mail to an alias: SPF for the envelope sender
+//! (with the client's IP, held in memory only), DKIM of the message and
+//! DMARC of the header From domain, through mail-auth. `policy` turns the
+//! findings into accept / 550 5.7.1 / 451 4.4.3; DNS answers are cached in
+//! memory with their TTLs (`cache`), or seeded from a file (`seed`).
+
+pub mod cache;
+pub mod policy;
+pub mod seed;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, Parameters, RecordSet,
+    SpfResult, Txt, MX,
+};
+use serde::Deserialize;
+
+use cache::DnsCache;
+pub use policy::{decide, DmarcFinding, Evidence, NoDmarc, Verdict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Check every message to an alias; refuse what fails.
+    #[default]
+    Enforce,
+    /// No checks (development without DNS).
+    Off,
+}
+
+/// `[verify]` in relay.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub no_dmarc: NoDmarc,
+    /// Bound on all DNS work for one message; over it: 451 4.4.3.
+    #[serde(default = "default_dns_timeout_secs")]
+    pub dns_timeout_secs: u64,
+    /// Testing / offline only: answer DNS from this file and nothing else.
+    pub dns_records: Option<PathBuf>,
+}
+
+fn default_dns_timeout_secs() -> u64 {
+    5
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            no_dmarc: NoDmarc::default(),
+            dns_timeout_secs: default_dns_timeout_secs(),
+            dns_records: None,
+        }
+    }
+}
+
+impl VerifyConfig {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=60).contains(&self.dns_timeout_secs) {
+            return Err((
+                "verify.dns_timeout_secs",
+                "must be between 1 and 60 seconds".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot set up the DNS resolver for `[verify]` from the system configuration: {0}")]
+    Resolver(String),
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
+}
+
+/// Reads the seed file, if any, so `check-config` reports a bad one.
+pub fn check_records(config: &VerifyConfig) -> Result<(), VerifyError> {
+    if let Some(path) = &config.dns_records {
+        seed::load(path, &Caches::new(cache::DEFAULT_CAPACITY))?;
+    }
+    Ok(())
+}
+
+/// The DNS answers mail-auth may ask for, one bounded cache per type.
+pub struct Caches {
+    pub txt: DnsCache<Box<str>, Txt>,
+    pub mx: DnsCache<Box<str>, RecordSet<MX>>,
+    pub ipv4: DnsCache<Box<str>, RecordSet<Ipv4Addr>>,
+    pub ipv6: DnsCache<Box<str>, RecordSet<Ipv6Addr>>,
+    pub ptr: DnsCache<IpAddr, RecordSet<Box<str>>>,
+}
+
+impl Caches {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            txt: DnsCache::new(capacity),
+            mx: DnsCache::new(capacity),
+            ipv4: DnsCache::new(capacity),
+            ipv6: DnsCache::new(capacity),
+            ptr: DnsCache::new(capacity),
+        }
+    }
+}
+
+/// The SMTP client of one transaction, as the checks need it. Lives only
+/// as long as the message: never logged, never stored.
+pub struct Client<'a> {
+    pub ip: IpAddr,
+    /// The EHLO/HELO name.
+    pub helo: &'a str,
+    /// Envelope sender; None for the null sender.
+    pub mail_from: Option<&'a str>,
+}
+
+pub struct Verifier {
+    authenticator: MessageAuthenticator,
+    caches: Caches,
+    no_dmarc: NoDmarc,
+    timeout: Duration,
+    /// Our host name, for SPF's `%{r}` macro.
+    hostname: String,
+}
+
+impl Verifier {
+    /// None when `mode = "off"`.
+    pub fn from_config(config: &VerifyConfig, hostname: &str) -> Result<Option<Self>, VerifyError> {
+        if config.mode == Mode::Off {
+            return Ok(None);
+        }
+        let timeout = Duration::from_secs(config.dns_timeout_secs);
+        let caches = Caches::new(cache::DEFAULT_CAPACITY);
+        let (resolver, mut options) = match &config.dns_records {
+            Some(path) => {
+                seed::load(path, &caches)?;
+                // No name servers: whatever is not seeded fails at once.
+                (
+                    ResolverConfig::from_parts(None, vec![], vec![]),
+                    ResolverOpts::default(),
+                )
+            }
+            None => mail_auth::hickory_resolver::system_conf::read_system_conf()
+                .map_err(|err| VerifyError::Resolver(err.to_string()))?,
+        };
+        options.timeout = timeout;
+        let authenticator = MessageAuthenticator::new(resolver, options)
+            .map_err(|err| VerifyError::Resolver(err.to_string()))?;
+        Ok(Some(Self::new(
+            authenticator,
+            caches,
+            config.no_dmarc,
+            timeout,
+            hostname,
+        )))
+    }
+
+    pub fn new(
+        authenticator: MessageAuthenticator,
+        caches: Caches,
+        no_dmarc: NoDmarc,
+        timeout: Duration,
+        hostname: &str,
+    ) -> Self {
+        Self {
+            authenticator,
+            caches,
+            no_dmarc,
+            timeout,
+            hostname: hostname.to_owned(),
+        }
+    }
+
+    /// Whether `raw`, sent by `client`, authentically comes from the
+    /// partner whose registered address is `partner_email`.
+    pub async fn check(&self, client: &Client<'_>, partner_email: &str, raw: &[u8]) -> Verdict {
+        let Some(message) = AuthenticatedMessage::parse(raw) else {
+            return Verdict::Refuse("unparsable message");
+        };
+        let partner_domain = domain_of(partner_email);
+        match tokio::time::timeout(
+            self.timeout,
+            self.evidence(client, &partner_domain, &message),
+        )
+        .await
+        {
+            Ok(evidence) => decide(&evidence, self.no_dmarc),
+            Err(_) => Verdict::TryLater("dns timeout"),
+        }
+    }
+
+    async fn evidence(
+        &self,
+        client: &Client<'_>,
+        partner_domain: &str,
+        message: &AuthenticatedMessage<'_>,
+    ) -> Evidence {
+        let mail_from = client.mail_from.unwrap_or("");
+        let spf = self
+            .authenticator
+            .verify_spf(self.with_caches(SpfParameters::verify_mail_from(
+                client.ip,
+                client.helo,
+                &self.hostname,
+                mail_from,
+            )))
+            .await;
+        let dkim = self
+            .authenticator
+            .verify_dkim(self.with_caches(message))
+            .await;
+        let mail_from_domain = domain_of(if mail_from.is_empty() {
+            client.helo
+        } else {
+            mail_from
+        });
+        let dmarc = self
+            .authenticator
+            .verify_dmarc(self.with_caches(DmarcParameters::new(
+                message,
+                &dkim,
+                &mail_from_domain,
+                &spf,
+            )))
+            .await;
+
+        let spf_for_partner = spf.domain().eq_ignore_ascii_case(partner_domain);
+        let dkim_for_partner = dkim.iter().filter(|output| {
+            output
+                .signature()
+                .is_some_and(|s| is_domain_or_parent(&s.d, partner_domain))
+        });
+        let from_domain = message
+            .from()
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.to_ascii_lowercase())
+            .unwrap_or_default();
+        Evidence {
+            from_is_partner_domain: from_domain == partner_domain,
+            dmarc: dmarc_finding(&dmarc),
+            spf_partner_pass: spf_for_partner && spf.result() == SpfResult::Pass,
+            spf_partner_temp_error: spf_for_partner && spf.result() == SpfResult::TempError,
+            dkim_partner_pass: dkim_for_partner
+                .clone()
+                .any(|o| o.result() == &DkimResult::Pass),
+            dkim_partner_temp_error: dkim_for_partner
+                .into_iter()
+                .any(|o| matches!(o.result(), DkimResult::TempError(_))),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn with_caches<'x, P>(
+        &'x self,
+        params: P,
+    ) -> Parameters<
+        'x,
+        P,
+        DnsCache<Box<str>, Txt>,
+        DnsCache<Box<str>, RecordSet<MX>>,
+        DnsCache<Box<str>, RecordSet<Ipv4Addr>>,
+        DnsCache<Box<str>, RecordSet<Ipv6Addr>>,
+        DnsCache<IpAddr, RecordSet<Box<str>>>,
+    > {
+        Parameters::new(params)
+            .with_txt_cache(&self.caches.txt)
+            .with_mx_cache(&self.caches.mx)
+            .with_ipv4_cache(&self.caches.ipv4)
+            .with_ipv6_cache(&self.caches.ipv6)
+            .with_ptr_cache(&self.caches.ptr)
+    }
+}
+
+fn dmarc_finding(output: &mail_auth::DmarcOutput) -> DmarcFinding {
+    match output.result() {
+        DmarcResult::Pass => DmarcFinding::Pass,
+        DmarcResult::TempError(_) => DmarcFinding::TempError,
+        _ if output.dmarc_record().is_none() => DmarcFinding::NoRecord,
+        DmarcResult::Fail(_) | DmarcResult::PermError(_) | DmarcResult::None => DmarcFinding::Fail,
+    }
+}
+
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or(address, |(_, domain)| domain)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// `d` is `domain` or one of its parents (never a bare top-level label).
+fn is_domain_or_parent(d: &str, domain: &str) -> bool {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    d.contains('.')
+        && (d == domain
+            || domain
+                .strip_suffix(d.as_str())
+                .is_some_and(|head| head.ends_with('.')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name server that never answers: the bound on DNS work turns it
+    /// into "try later", never an accept. Paused time: no real waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_name_server_defers_instead_of_accepting() {
+        use mail_auth::hickory_resolver::config::NameServerConfig;
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut server = NameServerConfig::udp(silent.local_addr().unwrap().ip());
+        for connection in &mut server.connections {
+            connection.port = silent.local_addr().unwrap().port();
+        }
+        let mut options = ResolverOpts::default();
+        options.timeout = Duration::from_secs(60);
+        let authenticator = MessageAuthenticator::new(
+            ResolverConfig::from_parts(None, vec![], vec![server]),
+            options,
+        )
+        .unwrap();
+        let verifier = Verifier::new(
+            authenticator,
+            Caches::new(16),
+            NoDmarc::Accept,
+            Duration::from_secs(5),
+            "mx.relay.test",
+        );
+        let client = Client {
+            ip: "192.0.2.7".parse().unwrap(),
+            helo: "mail.partner.example",
+            mail_from: Some("bob@partner.example"),
+        };
+        let message = b"From: <bob@partner.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let verdict = verifier
+            .check(&client, "bob@partner.example", message)
+            .await;
+        assert_eq!(verdict, Verdict::TryLater("dns timeout"));
+        drop(silent);
+    }
+
+    /// Offline verifier over `records` (name, TXT) and NXDOMAIN `absent`.
+    fn seeded(records: &[(&str, &str)], absent: &[&str], no_dmarc: NoDmarc) -> Verifier {
+        use mail_auth::common::parse::TxtRecordParser;
+        let caches = Caches::new(16);
+        for (name, value) in records {
+            let spf = mail_auth::spf::Spf::parse(value.as_bytes()).unwrap();
+            caches.txt.seed((*name).into(), Txt::from(spf));
+        }
+        for name in absent {
+            let nx = mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(
+                mail_auth::hickory_resolver::proto::op::ResponseCode::NXDomain,
+            ));
+            caches.txt.seed((*name).into(), Txt::Error(nx));
+        }
+        let authenticator = MessageAuthenticator::new(
+            ResolverConfig::from_parts(None, vec![], vec![]),
+            ResolverOpts::default(),
+        )
+        .unwrap();
+        Verifier::new(
+            authenticator,
+            caches,
+            no_dmarc,
+            Duration::from_secs(5),
+            "mx.relay.test",
+        )
+    }
+
+    /// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; mail-auth
+    /// matches those against `ip4:` (pinned here against an upgrade).
+    #[tokio::test]
+    async fn spf_sees_an_ipv4_client_of_a_dual_stack_listener_as_ipv4() {
+        let verifier = seeded(
+            &[("partner.example.", "v=spf1 ip4:192.0.2.7 -all")],
+            &["_dmarc.partner.example.", "_dmarc.example."],
+            NoDmarc::SpfOrDkim,
+        );
+        let message = b"From: <bob@partner.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        for (ip, accepted) in [
+            ("::ffff:192.0.2.7", true),
+            ("192.0.2.7", true),
+            ("::ffff:192.0.2.8", false),
+        ] {
+            let client = Client {
+                ip: ip.parse().unwrap(),
+                helo: "mail.partner.example",
+                mail_from: Some("bob@partner.example"),
+            };
+            let verdict = verifier
+                .check(&client, "bob@partner.example", message)
+                .await;
+            assert_eq!(verdict == Verdict::Accept, accepted, "{ip}: {verdict:?}");
+        }
+    }
+
+    #[test]
+    fn dkim_parent_domains_count_but_not_siblings_or_tlds() {
+        assert!(is_domain_or_parent("partner.example", "partner.example"));
+        assert!(is_domain_or_parent("Example.org", "mail.example.org"));
+        assert!(!is_domain_or_parent("org", "mail.example.org"));
+        assert!(!is_domain_or_parent("ample.org", "example.org"));
+        assert!(!is_domain_or_parent("mail.example.org", "example.org"));
+    }
+
+    #[test]
+    fn config_defaults_enforce_and_bound_the_timeout() {
+        let config: VerifyConfig = toml::from_str("").unwrap();
+        assert_eq!(config.mode, Mode::Enforce);
+        assert_eq!(config.no_dmarc, NoDmarc::SpfOrDkim);
+        assert_eq!(config.dns_timeout_secs, 5);
+        let config: VerifyConfig =
+            toml::from_str("mode = \"off\"\nno_dmarc = \"accept\"\ndns_timeout_secs = 0").unwrap();
+        assert_eq!(config.mode, Mode::Off);
+        assert_eq!(config.no_dmarc, NoDmarc::Accept);
+        assert!(config.validate().is_err());
+        assert!(toml::from_str::<VerifyConfig>("mode = \"maybe\"").is_err());
+    }
+}

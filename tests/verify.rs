@@ -1,0 +1,314 @@
+//! Inbound SPF/DKIM/DMARC (issue 7, "What must be shown" 1): a real SMTP
+//! client (swaks) talks to the real daemon, whose DNS is a seeded file
+//! (`[verify] dns_records`) and nothing else. The partner's mail is signed
+//! by an independent signer, Python's dkimpy (tests/peers/dkim_sign.py).
+//! A second client address (127.0.0.2) plays the forger's host.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const SELECTOR: &str = "mail2026";
+const OWNER: (&str, &str) = ("u-alice", "alice@owner.example");
+/// Publishes SPF for 127.0.0.1 only, a DKIM key and DMARC p=reject.
+const PARTNER: (&str, &str) = ("u-bob", "bob@partner.example");
+/// Publishes SPF for 127.0.0.1 only and no DMARC record.
+const NO_DMARC: (&str, &str) = ("u-dave", "dave@nodmarc.example");
+/// Nothing about this domain is seeded: every lookup is a DNS failure.
+const UNSEEDED: (&str, &str) = ("u-erin", "erin@unseeded.example");
+const GENUINE_IP: &str = "127.0.0.1";
+const FORGER_IP: &str = "127.0.0.2";
+
+/// An RSA key for dkimpy (PKCS#1 PEM) and its DKIM record's `p=` value.
+fn partner_key(dir: &Path) -> (PathBuf, String) {
+    require("openssl", "openssl");
+    let key = dir.join("partner-dkim.pem");
+    let out = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("openssl")
+        .args(["rsa", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (key, data_encoding::BASE64.encode(&out.stdout))
+}
+
+/// The whole DNS the daemon sees.
+fn write_seeds(dir: &Path, public_key: &str) -> PathBuf {
+    let path = dir.join("dns.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"# Parents asked by the DMARC tree walk: they have no record.
+nxdomain = ["_dmarc.example", "_dmarc.nodmarc.example"]
+
+[txt]
+"partner.example" = "v=spf1 ip4:{GENUINE_IP} -all"
+"_dmarc.partner.example" = "v=DMARC1; p=reject"
+"{SELECTOR}._domainkey.partner.example" = "v=DKIM1; k=rsa; p={public_key}"
+"nodmarc.example" = "v=spf1 ip4:{GENUINE_IP} -all"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn verifying_daemon(seeds: &Path, no_dmarc: &str) -> Daemon {
+    let mut options = DaemonOptions::outbox();
+    options.verify_section = format!(
+        "[verify]\nmode = \"enforce\"\nno_dmarc = \"{no_dmarc}\"\ndns_timeout_secs = 5\ndns_records = \"{}\"",
+        seeds.display()
+    );
+    Daemon::configure(options)
+}
+
+/// A reply as the partner's mail client writes it (CRLF line endings).
+fn reply_message(from: &str, to: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "From: Someone <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\
+         Date: Mon, 23 Nov 2026 15:00:00 +0000\r\n\
+         Message-ID: <{subject}@mail.partner.example>\r\n\r\n\
+         See you on Tuesday.\r\n"
+    )
+    .into_bytes()
+}
+
+/// `message` with a DKIM-Signature by the partner's domain (dkimpy).
+fn dkimpy_signed(dir: &Path, key: &Path, message: &[u8], name: &str) -> Vec<u8> {
+    require(PYTHON, "python3");
+    let input = dir.join(format!("{name}.unsigned.eml"));
+    let output = dir.join(format!("{name}.signed.eml"));
+    std::fs::write(&input, message).unwrap();
+    let out = Command::new(PYTHON)
+        .arg(repo().join("tests/peers/dkim_sign.py"))
+        .arg("--key")
+        .arg(key)
+        .args(["--selector", SELECTOR, "--domain", "partner.example"])
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .expect("run dkim_sign.py");
+    assert!(
+        out.status.success(),
+        "dkim_sign.py (apt-get install python3-dkim): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&output).unwrap()
+}
+
+/// Sends `message` from `source_ip` with swaks; returns the final reply
+/// code to DATA and the transcript.
+fn send(
+    daemon: &Daemon,
+    source_ip: &str,
+    mail_from: &str,
+    to: &str,
+    message: &[u8],
+) -> (String, String) {
+    let file = daemon
+        .dir
+        .path()
+        .join(format!("send-{}.eml", rand_suffix()));
+    std::fs::write(&file, message).unwrap();
+    let (_, transcript) = swaks(&[
+        "--server",
+        &daemon.server(),
+        "--local-interface",
+        source_ip,
+        "--ehlo",
+        "mail.partner.example",
+        "--from",
+        mail_from,
+        "--to",
+        to,
+        "--data",
+        &format!("@{}", file.display()),
+    ]);
+    let codes = reply_codes(&transcript);
+    // greeting, EHLO, MAIL, RCPT, DATA (354), end of data, QUIT
+    let final_code = codes.get(5).cloned().unwrap_or_default();
+    (final_code, transcript)
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn outbox_count(daemon: &Daemon) -> usize {
+    captured(&daemon.outbox()).len()
+}
+
+/// The daemon log says which check failed, with the alias, and nothing
+/// about the participant: no IP, no address, no domain, no EHLO name.
+fn assert_log_private(daemon: &Daemon) {
+    let log = daemon.log();
+    for secret in [
+        FORGER_IP,
+        GENUINE_IP,
+        "partner.example",
+        "nodmarc.example",
+        "unseeded.example",
+        "bob@",
+        "dave@",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "daemon log mentions {secret}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn genuine_replies_pass_forged_and_tampered_ones_are_refused_under_p_reject() {
+    let work = tempfile::tempdir().unwrap();
+    let (key, public_key) = partner_key(work.path());
+    let seeds = write_seeds(work.path(), &public_key);
+    let mut daemon = verifying_daemon(&seeds, "spf_or_dkim");
+    let conv = daemon.conversation(OWNER, PARTNER);
+    daemon.spawn();
+    let bob = PARTNER.1;
+
+    // Genuine: signed by partner.example and sent from its SPF-listed host.
+    let genuine = dkimpy_signed(
+        work.path(),
+        &key,
+        &reply_message(bob, &conv.alias_a, "genuine"),
+        "genuine",
+    );
+    let (code, transcript) = send(&daemon, GENUINE_IP, bob, &conv.alias_a, &genuine);
+    assert_eq!(code, "250", "{transcript}\n{}", daemon.log());
+    assert_eq!(outbox_count(&daemon), 1);
+
+    // Forged: same From, from a host SPF does not list, no signature.
+    let forged = reply_message(bob, &conv.alias_a, "forged");
+    let (code, transcript) = send(&daemon, FORGER_IP, bob, &conv.alias_a, &forged);
+    assert_eq!(code, "550", "{transcript}");
+    assert!(transcript.contains("5.7.1"), "{transcript}");
+    assert_eq!(outbox_count(&daemon), 1, "a forged reply was forwarded");
+
+    // A valid signature carries DMARC even when SPF fails (the message
+    // travelled through another host): this is what tampering must break.
+    let relayed = dkimpy_signed(
+        work.path(),
+        &key,
+        &reply_message(bob, &conv.alias_a, "relayed"),
+        "relayed",
+    );
+    let (code, transcript) = send(&daemon, FORGER_IP, bob, &conv.alias_a, &relayed);
+    assert_eq!(code, "250", "{transcript}\n{}", daemon.log());
+    assert_eq!(outbox_count(&daemon), 2);
+
+    // Broken signature: the body changed after signing, SPF fails.
+    let mut tampered = dkimpy_signed(
+        work.path(),
+        &key,
+        &reply_message(bob, &conv.alias_a, "tampered"),
+        "tampered",
+    );
+    let text = String::from_utf8(tampered).unwrap();
+    assert!(text.contains("See you on Tuesday."));
+    tampered = text
+        .replace("See you on Tuesday.", "Send the money today.")
+        .into_bytes();
+    let (code, transcript) = send(&daemon, FORGER_IP, bob, &conv.alias_a, &tampered);
+    assert_eq!(code, "550", "{transcript}");
+    assert!(transcript.contains("5.7.1"), "{transcript}");
+    assert_eq!(outbox_count(&daemon), 2, "a tampered reply was forwarded");
+
+    let log = daemon.log();
+    assert_eq!(log.matches("check=\"dmarc fail\"").count(), 2, "{log}");
+    assert!(
+        log.contains(conv.alias_a.split('@').next().unwrap()),
+        "{log}"
+    );
+    assert_log_private(&daemon);
+}
+
+#[test]
+fn without_dmarc_spf_decides_unless_the_policy_accepts() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, public_key) = partner_key(work.path());
+    let seeds = write_seeds(work.path(), &public_key);
+    let dave = NO_DMARC.1;
+
+    let mut strict = verifying_daemon(&seeds, "spf_or_dkim");
+    let conv = strict.conversation(OWNER, NO_DMARC);
+    strict.spawn();
+    let message = reply_message(dave, &conv.alias_a, "nodmarc");
+    let (code, transcript) = send(&strict, GENUINE_IP, dave, &conv.alias_a, &message);
+    assert_eq!(code, "250", "SPF pass: {transcript}\n{}", strict.log());
+    let (code, transcript) = send(&strict, FORGER_IP, dave, &conv.alias_a, &message);
+    assert_eq!(code, "550", "SPF fail, no DKIM: {transcript}");
+    assert_eq!(outbox_count(&strict), 1);
+    assert!(
+        strict
+            .log()
+            .contains("no spf or dkim pass for the partner's domain"),
+        "{}",
+        strict.log()
+    );
+    assert_log_private(&strict);
+
+    let mut lenient = verifying_daemon(&seeds, "accept");
+    let conv = lenient.conversation(OWNER, NO_DMARC);
+    lenient.spawn();
+    let message = reply_message(dave, &conv.alias_a, "nodmarc-accepted");
+    let (code, transcript) = send(&lenient, FORGER_IP, dave, &conv.alias_a, &message);
+    assert_eq!(
+        code,
+        "250",
+        "no_dmarc = accept: {transcript}\n{}",
+        lenient.log()
+    );
+    assert_eq!(outbox_count(&lenient), 1);
+}
+
+#[test]
+fn a_dns_failure_defers_with_451_and_forwards_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, public_key) = partner_key(work.path());
+    let seeds = write_seeds(work.path(), &public_key);
+    let mut daemon = verifying_daemon(&seeds, "accept");
+    let conv = daemon.conversation(OWNER, UNSEEDED);
+    daemon.spawn();
+    let erin = UNSEEDED.1;
+    let message = reply_message(erin, &conv.alias_a, "unseeded");
+    let (code, transcript) = send(&daemon, GENUINE_IP, erin, &conv.alias_a, &message);
+    assert_eq!(code, "451", "{transcript}\n{}", daemon.log());
+    assert!(transcript.contains("4.4.3"), "{transcript}");
+    assert_eq!(outbox_count(&daemon), 0);
+    assert_log_private(&daemon);
+}
+
+#[test]
+fn check_config_names_a_bad_seed_file() {
+    let work = tempfile::tempdir().unwrap();
+    let seeds = work.path().join("dns.toml");
+    std::fs::write(&seeds, "[txt]\n\"partner.example\" = \"not a record\"\n").unwrap();
+    let daemon = verifying_daemon(&seeds, "spf_or_dkim");
+    let out = daemon.cli(&["check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config accepted it: {stderr}");
+    assert!(stderr.contains("verify.dns_records"), "{stderr}");
+    assert!(stderr.contains("partner.example"), "{stderr}");
+}
