@@ -188,6 +188,20 @@ impl Reservation {
     }
 }
 
+impl Reservation {
+    /// Gives back what is held beyond `total` bytes (rounded up to a step),
+    /// e.g. the unused capacity a growing buffer left behind.
+    pub fn shrink_to(&mut self, total: usize) {
+        let keep = total.div_ceil(RESERVE_STEP) * RESERVE_STEP;
+        if keep < self.held {
+            self.budget
+                .used
+                .fetch_sub(self.held - keep, Ordering::AcqRel);
+            self.held = keep;
+        }
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.budget.used.fetch_sub(self.held, Ordering::AcqRel);
@@ -335,6 +349,21 @@ mod tests {
         drop(a);
         assert!(b.cover(RESERVE_STEP + 1));
         drop(b);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_reservation_gives_back_what_it_no_longer_needs() {
+        let budget = MemoryBudget::new(RESERVE_STEP * 4);
+        let mut a = Reservation::new(Arc::clone(&budget));
+        assert!(a.cover(RESERVE_STEP * 4));
+        assert!(!Reservation::new(Arc::clone(&budget)).cover(1));
+        a.shrink_to(RESERVE_STEP + 1);
+        assert_eq!(budget.used(), RESERVE_STEP * 2, "rounded up to a step");
+        a.shrink_to(RESERVE_STEP * 3);
+        assert_eq!(budget.used(), RESERVE_STEP * 2, "shrinking never grows");
+        assert!(Reservation::new(Arc::clone(&budget)).cover(RESERVE_STEP * 2));
+        drop(a);
         assert_eq!(budget.used(), 0);
     }
 

@@ -488,7 +488,13 @@ impl<'a> Session<'a> {
             DataOutcome::BareLineEnding => Reply::BARE_LINE_ENDING,
             DataOutcome::TooLarge => Reply::TOO_BIG,
             DataOutcome::OverBudget => Reply::OVER_BUDGET,
-            DataOutcome::Message(message) => {
+            DataOutcome::Message(mut message) => {
+                // Growing by doubling left up to half the buffer unused:
+                // give that back before budgeting the copy.
+                message.shrink_to_fit();
+                if let Some(held) = held.as_mut() {
+                    held.shrink_to(message.capacity());
+                }
                 // The rewritten copy exists while the upstream takes it:
                 // budget it too, before making it. The reservation is held
                 // until the upstream has answered.
