@@ -11,6 +11,8 @@ use mail_builder::headers::address::Address;
 use mail_builder::MessageBuilder;
 use mail_parser::{MessageParser, MimeHeaders};
 
+use crate::rewrite::clean_subject;
+
 /// Parts looked at at most: a DSN has three.
 const MAX_PARTS: usize = 64;
 /// Longest subject quoted in a notice.
@@ -58,14 +60,18 @@ pub fn read_report(raw: &[u8]) -> Option<DeliveryReport> {
                 class = worst(class, status_class(part.contents()));
             }
             ("message", "rfc822") | ("message", "global") => {
-                subject = subject.or_else(|| part.message()?.subject().map(clean));
+                subject = subject.or_else(|| {
+                    part.message()?
+                        .subject()
+                        .map(|subject| clean_subject(subject, MAX_SUBJECT_CHARS))
+                });
             }
             ("text", "rfc822-headers") => {
                 subject = subject.or_else(|| {
                     MessageParser::new()
                         .parse_headers(part.contents())?
                         .subject()
-                        .map(clean)
+                        .map(|subject| clean_subject(subject, MAX_SUBJECT_CHARS))
                 });
             }
             _ => {}
@@ -107,15 +113,6 @@ fn worst(a: Option<BounceClass>, b: Option<BounceClass>) -> Option<BounceClass> 
         (Some(class), _) | (None, Some(class)) => Some(class),
         (None, None) => None,
     }
-}
-
-fn clean(subject: &str) -> String {
-    let cleaned: String = subject
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_SUBJECT_CHARS)
-        .collect();
-    cleaned.trim().to_owned()
 }
 
 /// What the notice needs: who it comes from and goes to, all from the

@@ -124,7 +124,7 @@ pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<
     let subject = parsed
         .as_ref()
         .and_then(|m| m.subject())
-        .map(clean_subject)
+        .map(|subject| clean_subject(subject, MAX_LOGGED_SUBJECT_CHARS))
         .unwrap_or_default();
     let date = parsed
         .as_ref()
@@ -156,11 +156,13 @@ fn single_address(message: &mail_parser::Message<'_>) -> Result<String, RewriteE
     }
 }
 
-fn clean_subject(subject: &str) -> String {
+/// A decoded subject as one line of at most `max_chars`: control
+/// characters (CR, LF, ...) become spaces.
+pub fn clean_subject(subject: &str, max_chars: usize) -> String {
     subject
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_LOGGED_SUBJECT_CHARS)
+        .take(max_chars)
         .collect::<String>()
         .trim()
         .to_owned()
