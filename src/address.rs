@@ -122,11 +122,16 @@ pub fn random_alias() -> String {
         .collect()
 }
 
+/// Longest alias: its bounce address `bounce+ALIAS.DAY.MAC` (7 + 1 + 5 +
+/// 1 + 16 characters around it) must stay within RFC 5321's 64-octet local
+/// part.
+pub const MAX_ALIAS_LEN: usize = 34;
+
 /// Could this (already lowercased) local part be an alias? A cheap filter
 /// before the database: DESIGN allows aliases of lowercase `[a-z0-9]`; the
 /// ones we mint are 20 base32 characters, others may be provisioned.
 pub fn is_alias_shape(local: &str) -> bool {
-    (8..=64).contains(&local.len())
+    (8..=MAX_ALIAS_LEN).contains(&local.len())
         && local
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -237,6 +242,12 @@ mod tests {
         assert_ne!(a, b);
         assert!(is_alias_shape(&a) && is_alias_shape(&b));
         assert!(!is_alias_shape("short"));
+        assert!(is_alias_shape(&"a".repeat(MAX_ALIAS_LEN)));
+        assert!(!is_alias_shape(&"a".repeat(MAX_ALIAS_LEN + 1)));
+        // The longest alias still makes an RFC 5321 local part for bounces.
+        let signer = crate::tokens::ServerSecret::from_bytes([1; 32]).verp_signer();
+        let local = signer.local_part(&"a".repeat(MAX_ALIAS_LEN), 4_000_000_000, 14);
+        assert!(local.len() <= 64, "{local}");
         assert!(!is_alias_shape("has.dot.in.it"));
         assert!(!is_alias_shape("bounce+token"));
     }

@@ -10,6 +10,8 @@ use crate::clock::now_unix;
 use crate::store::{Store, StoreError};
 
 const SECONDS_PER_DAY: i64 = 86_400;
+/// A failed pass is tried again this soon, not a whole interval later.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,7 +110,9 @@ pub async fn run_with_clock(store: Arc<Store>, config: RetentionConfig, now: imp
         match prune_once(&store, &config, now()).await {
             Ok(erased) => tracing::info!(erased, days = config.days, "retention pass done"),
             Err(err) => {
-                tracing::error!(error = %err, "retention pass failed; will retry next interval")
+                // Not a day later: erased rows may still sit in the WAL.
+                tracing::error!(error = %err, "retention pass failed; retrying in a minute");
+                ticks.reset_after(RETRY_AFTER_FAILURE);
             }
         }
     }

@@ -267,3 +267,16 @@ fn repeated_hard_bounces_revoke_the_conversation_when_configured() {
         "after two hard bounces: {gone}"
     );
 }
+
+#[test]
+fn bounce_addresses_share_the_aliass_message_rate() {
+    // The forwarded message used one of the three; two DSNs the rest.
+    let setup = setup_with("[smtp.limits]\nmax_messages_per_alias_per_hour = 3\n");
+    for _ in 0..2 {
+        let (rcpt, _) = setup.send_dsn("postfix-delayed.eml", &setup.verp);
+        assert!(rcpt.starts_with("250"), "{rcpt}");
+    }
+    let (rcpt, _) = setup.send_dsn("postfix-delayed.eml", &setup.verp);
+    assert!(rcpt.starts_with("450 4.7.1"), "{rcpt}");
+    assert_eq!(captured(&setup.upstream.dir).len(), 3);
+}

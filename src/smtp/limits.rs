@@ -48,13 +48,16 @@ struct Entries<K> {
     /// Sweep stale entries when the map grows to this size; it then doubles
     /// past what survived, so sweeps cost O(1) amortized per event.
     sweep_at: usize,
+    /// When the last sweep ran: a full table is swept at most once a second.
+    swept: Option<Instant>,
 }
 
 /// The smallest map size that triggers a sweep.
 const SWEEP_AT: usize = 4096;
 /// Keys tracked at most. Beyond it (a flood from more distinct clients
-/// than any window should see) new keys are not tracked and are allowed:
-/// memory stays bounded, and the connection limits still apply.
+/// than any window should see) a new key counts as over its limit: memory
+/// stays bounded, and the answers are temporary (4xx), so real senders
+/// retry once the flood's entries expire.
 const MAX_TRACKED: usize = 1 << 20;
 
 impl<K: Eq + Hash + Clone> WindowCounter<K> {
@@ -65,6 +68,7 @@ impl<K: Eq + Hash + Clone> WindowCounter<K> {
             entries: Mutex::new(Entries {
                 map: HashMap::new(),
                 sweep_at: SWEEP_AT,
+                swept: None,
             }),
         }
     }
@@ -72,16 +76,21 @@ impl<K: Eq + Hash + Clone> WindowCounter<K> {
     fn with_entry<T>(&self, key: &K, now: Instant, f: impl FnOnce(&mut u32) -> T) -> T {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let entries = &mut *entries;
-        if entries.map.len() >= entries.sweep_at {
+        let full_and_due = entries.map.len() >= MAX_TRACKED
+            && entries
+                .swept
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+        if entries.map.len() >= entries.sweep_at || full_and_due {
             let window = self.window;
             entries
                 .map
                 .retain(|_, (start, _)| now.duration_since(*start) < window);
             entries.sweep_at = (entries.map.len() * 2).max(SWEEP_AT);
+            entries.swept = Some(now);
         }
         if entries.map.len() >= MAX_TRACKED && !entries.map.contains_key(key) {
-            let mut untracked = 0;
-            return f(&mut untracked);
+            let mut full = self.limit;
+            return f(&mut full);
         }
         let entry = entries.map.entry(key.clone()).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
@@ -317,6 +326,28 @@ mod tests {
         let entries = counter.entries.lock().unwrap();
         assert_eq!(entries.map.len(), SWEEP_AT * 3);
         assert!(entries.sweep_at > SWEEP_AT * 3);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_keys_instead_of_waving_them_through() {
+        let counter = WindowCounter::new(Duration::from_secs(60), 5);
+        let start = Instant::now();
+        for key in 0..MAX_TRACKED {
+            counter.record(&key, start);
+        }
+        assert!(
+            !counter.try_take(&usize::MAX, start),
+            "untracked: over the limit"
+        );
+        assert!(counter.exhausted(&usize::MAX, start));
+        assert!(
+            counter.try_take(&7, start),
+            "tracked keys keep their allowance"
+        );
+        assert!(
+            counter.try_take(&usize::MAX, start + Duration::from_secs(61)),
+            "once the flood's window passed, new keys are counted again"
+        );
     }
 
     #[test]

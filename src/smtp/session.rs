@@ -406,6 +406,15 @@ impl<'a> Session<'a> {
                 return Reply::LOCAL_ERROR;
             }
         };
+        // Bounce addresses are visible to the recipient (Return-Path): the
+        // per-alias rate keeps them from being a notice cannon.
+        if !self
+            .limits
+            .alias_messages
+            .try_take(&route.alias, Instant::now())
+        {
+            return Reply::RATE_LIMITED;
+        }
         let Some(transaction) = &mut self.transaction else {
             return Reply::NEED_MAIL;
         };

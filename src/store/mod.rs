@@ -531,9 +531,10 @@ impl Store {
                     .clamp(Duration::from_millis(2), Duration::from_millis(100)),
             );
         }
-        if total > 0 {
-            checkpoint(&lock(&self.writer))?;
-        }
+        // Always, even with nothing deleted now: a pass whose checkpoint was
+        // blocked by readers left erased rows in the WAL, and this one must
+        // finish that job.
+        checkpoint(&lock(&self.writer))?;
         Ok(total)
     }
 
