@@ -429,15 +429,16 @@ impl Config {
             ));
         }
         // A message is held twice while it is forwarded (received and rewritten).
+        // The received message plus its rewritten copy, plus a budget step.
         let held_while_forwarding = self
             .smtp
             .max_message_bytes
-            .saturating_mul(2)
+            .saturating_add(crate::rewrite::max_output_len(self.smtp.max_message_bytes))
             .saturating_add(64 * 1024);
         if limits.max_buffered_bytes < held_while_forwarding {
             return Err(invalid(
                 "smtp.limits.max_buffered_bytes",
-                "must be at least 2 × smtp.max_message_bytes + 64 KiB, or a message at the size limit could never be forwarded",
+                "must be at least 2.125 × smtp.max_message_bytes + 96 KiB (the message and its rewritten copy), or a message at the size limit could never be forwarded",
             ));
         }
         let timeouts = [

@@ -41,7 +41,9 @@ pub enum RewriteError {
     SeveralFrom,
     #[error("message From header does not hold exactly one address")]
     BadFrom,
-    #[error("message MIME structure is too deep or has too many parts to check")]
+    /// Too deep, too many parts, or the guarded copy would outgrow
+    /// [`max_output_len`].
+    #[error("message is too complex to check and rewrite within the relay's limits")]
     TooComplex,
 }
 
@@ -282,7 +284,23 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, Re
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+    if out.len() > max_output_len(message.raw.len()) {
+        return Err(RewriteError::TooComplex);
+    }
     Ok(out)
+}
+
+/// The most a forwarded copy of an `input_len`-byte message may take: the
+/// guard lengthens addresses into aliases and may re-encode parts (an
+/// eighth more is far beyond what real mail needs), and our headers add at
+/// most 32 KiB (the ids dominate: 2 x 21 listed plus the Message-ID, each a
+/// token of a 200-byte id on a long alias domain, about 610 bytes a line).
+/// The session reserves this much of the memory budget before the rewrite,
+/// and a copy that would be larger is refused, so the reservation holds.
+pub fn max_output_len(input_len: usize) -> usize {
+    input_len
+        .saturating_add(input_len / 8)
+        .saturating_add(32 * 1024)
 }
 
 /// The sender's fields that are forwarded: the first of each `KEPT` name.

@@ -231,3 +231,22 @@ fn too_complex_bodies_are_refused() {
         Err(RewriteError::TooComplex)
     );
 }
+
+#[test]
+fn a_copy_that_would_outgrow_its_budget_is_refused() {
+    // "bob@sender.example" (18) becomes the 34-character alias address: a
+    // body of nothing but addresses grows by ~85%, far past an eighth.
+    let cipher = ServerSecret::from_bytes([9; 32]).message_id_cipher();
+    let body = "bob@sender.example\r\n".repeat(20_000);
+    let raw = format!("From: <bob@sender.example>\r\n\r\n{body}");
+    assert_eq!(
+        rewrite(&inspect(raw.as_bytes()).unwrap(), &ctx(&cipher)),
+        Err(RewriteError::TooComplex)
+    );
+    // Real mail quoting the address now and then stays well inside it.
+    let body =
+        "On Tue, bob@sender.example wrote:\r\n> some quoted line of text here\r\n".repeat(2_000);
+    let raw = format!("From: <bob@sender.example>\r\n\r\n{body}");
+    let out = rewrite(&inspect(raw.as_bytes()).unwrap(), &ctx(&cipher)).unwrap();
+    assert!(out.len() <= max_output_len(raw.len()));
+}

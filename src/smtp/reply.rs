@@ -101,7 +101,7 @@ impl Reply {
     pub const MALFORMED_HEADER: Reply = Reply::new(550, "5.6.0 Message header is malformed");
     pub const TOO_COMPLEX: Reply = Reply::new(
         554,
-        "5.6.0 Message structure is too deeply nested or has too many parts",
+        "5.6.0 Message is too complex to check and forward safely",
     );
     pub const ROUTING_LOOP: Reply = Reply::new(554, "5.4.6 Routing loop detected");
     pub const BAD_FROM: Reply = Reply::new(550, "5.6.0 Message must have exactly one From address");

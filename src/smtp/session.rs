@@ -76,10 +76,6 @@ pub struct Session<'a> {
 const COMMAND_READ_CHUNK: usize = 1024;
 /// Read buffer while a message streams in.
 const DATA_READ_CHUNK: usize = 16 * 1024;
-/// Room for the headers the rewrite adds (trace, From, To, ids). The ids
-/// dominate: at most 2 x 21 listed plus the Message-ID, each a token of a
-/// 200-byte id on a long alias domain, about 610 bytes a line: 26 KiB.
-const REWRITE_HEADROOM: usize = 32 * 1024;
 
 impl<'a> Session<'a> {
     pub fn new(
@@ -507,7 +503,7 @@ impl<'a> Session<'a> {
                 // The rewritten copy exists while the upstream takes it:
                 // budget it too, before making it. The reservation is held
                 // until the upstream has answered.
-                let needed = message.capacity() + message.len() + REWRITE_HEADROOM;
+                let needed = message.capacity() + crate::rewrite::max_output_len(message.len());
                 if !held.as_mut().is_some_and(|held| held.cover(needed)) {
                     return Reply::OVER_BUDGET;
                 }
