@@ -133,25 +133,17 @@ fn private_file(path: &Path) {
 
 /// A 2048-bit RSA key made the way the README tells admins to.
 fn openssl_rsa_key(path: &Path) {
-    require("openssl", "openssl");
-    let out = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    private_file(path);
+    let path = path.as_os_str();
+    openssl([
+        "genpkey".as_ref(),
+        "-algorithm".as_ref(),
+        "RSA".as_ref(),
+        "-pkeyopt".as_ref(),
+        "rsa_keygen_bits:2048".as_ref(),
+        "-out".as_ref(),
+        path,
+    ]);
+    private_file(std::path::Path::new(path));
 }
 
 fn signer_from_file(path: &Path) -> Signer {
@@ -522,17 +514,8 @@ fn keygen_writes_a_private_key_openssl_agrees_with_and_never_overwrites() {
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // openssl reads the key and derives the published public key.
-    require("openssl", "openssl");
-    let der = Command::new("openssl")
-        .args(["pkey", "-pubout", "-outform", "DER", "-in", &key_arg])
-        .output()
-        .unwrap();
-    assert!(
-        der.status.success(),
-        "{}",
-        String::from_utf8_lossy(&der.stderr)
-    );
-    let raw_public = &der.stdout[der.stdout.len() - 32..];
+    let der = openssl(["pkey", "-pubout", "-outform", "DER", "-in", &key_arg]);
+    let raw_public = &der[der.len() - 32..];
     assert!(record
         .value
         .ends_with(&format!("p={}", data_encoding::BASE64.encode(raw_public))));

@@ -24,30 +24,24 @@ const FORGER_IP: &str = "127.0.0.2";
 
 /// An RSA key for dkimpy (PKCS#1 PEM) and its DKIM record's `p=` value.
 fn partner_key(dir: &Path) -> (PathBuf, String) {
-    require("openssl", "openssl");
     let key = dir.join("partner-dkim.pem");
-    let out = Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new("openssl")
-        .args(["rsa", "-pubout", "-outform", "DER", "-in"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (key, data_encoding::BASE64.encode(&out.stdout))
+    let key_arg = key.as_os_str();
+    openssl([
+        "genrsa".as_ref(),
+        "-traditional".as_ref(),
+        "-out".as_ref(),
+        key_arg,
+        "2048".as_ref(),
+    ]);
+    let der = openssl([
+        "rsa".as_ref(),
+        "-pubout".as_ref(),
+        "-outform".as_ref(),
+        "DER".as_ref(),
+        "-in".as_ref(),
+        key_arg,
+    ]);
+    (key, data_encoding::BASE64.encode(&der))
 }
 
 /// The whole DNS the daemon sees.

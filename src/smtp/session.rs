@@ -14,7 +14,8 @@ use super::limits::{ClientKey, Limits, Reservation};
 use super::reply::Reply;
 use super::SessionSettings;
 use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
-use crate::relay::{Accepted, Relay};
+use crate::relay::{Accepted, RecipientKind, Relay};
+use crate::store::{Route, StoreError};
 use crate::tokens::VERP_PREFIX;
 use crate::verify;
 
@@ -390,11 +391,12 @@ impl<'a> Session<'a> {
         reply
     }
 
-    /// A VERP bounce address: accepted only with a valid, unexpired token
-    /// of a live alias. Anything else is refused here, at RCPT time, so a
-    /// forged bounce causes no mail at all (no backscatter).
-    async fn judge_bounce_rcpt(&mut self, local: &str) -> Reply {
-        let route = match self.relay.bounce_route(local).await {
+    /// The common end of RCPT once the address was looked up: unknown or
+    /// revoked gets 550 5.1.1, then the per-alias rate (bounce addresses
+    /// share it: they are visible to the recipient as Return-Path), then
+    /// the transaction's one recipient.
+    fn admit(&mut self, found: Result<Option<Route>, StoreError>, kind: RecipientKind) -> Reply {
+        let route = match found {
             Ok(Some(route)) => route,
             Ok(None) => return Reply::NO_SUCH_RECIPIENT,
             Err(err) => {
@@ -402,8 +404,6 @@ impl<'a> Session<'a> {
                 return Reply::LOCAL_ERROR;
             }
         };
-        // Bounce addresses are visible to the recipient (Return-Path): the
-        // per-alias rate keeps them from being a notice cannon.
         if !self
             .limits
             .alias_messages
@@ -414,7 +414,10 @@ impl<'a> Session<'a> {
         let Some(transaction) = &mut self.transaction else {
             return Reply::NEED_MAIL;
         };
-        transaction.recipient = Some(self.relay.accept_bounce(route));
+        transaction.recipient = Some(match kind {
+            RecipientKind::Alias => self.relay.accept(route, transaction.sender.as_deref()),
+            RecipientKind::Bounce => self.relay.accept_bounce(route),
+        });
         Reply::RECIPIENT_OK
     }
 
@@ -437,31 +440,16 @@ impl<'a> Session<'a> {
             return Reply::ONE_RECIPIENT;
         }
         if local.starts_with(VERP_PREFIX) {
-            return self.judge_bounce_rcpt(&local).await;
+            // A bounce address: only a valid, unexpired token of a live alias
+            // is accepted, so a forged bounce causes no mail (no backscatter).
+            let found = self.relay.bounce_route(&local).await;
+            return self.admit(found, RecipientKind::Bounce);
         }
         if !is_alias_shape(&local) {
             return Reply::NO_SUCH_RECIPIENT;
         }
-        let route = match self.relay.route(&local).await {
-            Ok(Some(route)) => route,
-            Ok(None) => return Reply::NO_SUCH_RECIPIENT,
-            Err(err) => {
-                tracing::error!(error = %err, "alias lookup failed");
-                return Reply::LOCAL_ERROR;
-            }
-        };
-        if !self
-            .limits
-            .alias_messages
-            .try_take(&route.alias, Instant::now())
-        {
-            return Reply::RATE_LIMITED;
-        }
-        let Some(transaction) = &mut self.transaction else {
-            return Reply::NEED_MAIL;
-        };
-        transaction.recipient = Some(self.relay.accept(route, transaction.sender.as_deref()));
-        Reply::RECIPIENT_OK
+        let found = self.relay.route(&local).await;
+        self.admit(found, RecipientKind::Alias)
     }
 
     fn data(&mut self) -> Step {

@@ -49,6 +49,26 @@ pub fn require_aiosmtpd() {
     );
 }
 
+/// Runs openssl (a real peer for keys and certificates); fails the test
+/// with its stderr unless it succeeds, and returns its stdout.
+pub fn openssl<I, S>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    require("openssl", "openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
