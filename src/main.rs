@@ -221,8 +221,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let verifier = Verifier::from_config(&config.verify, config.smtp.hostname.as_str())?;
     let upstream = Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
     upstream.check().await?;
-    let listener = tokio::net::TcpListener::bind(config.smtp.listen)
-        .await
+    let listener = smtp::listen(config.smtp.listen, config.smtp.limits.max_connections)
         .with_context(|| {
             format!(
                 "config key `smtp.listen`: cannot listen on {}",

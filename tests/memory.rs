@@ -29,8 +29,10 @@ fn last_reply<R: std::io::Read>(reader: &mut BufReader<R>) -> String {
     let mut line = String::new();
     loop {
         line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return "EOF".into();
+        match reader.read_line(&mut line) {
+            Ok(0) => return "EOF".into(),
+            Ok(_) => {}
+            Err(err) => return format!("read failed: {err}"),
         }
         if line.len() < 4 || line.as_bytes()[3] == b' ' {
             return line.trim_end().to_owned();
@@ -55,7 +57,7 @@ fn open_session_at_data(
     let mut reader = BufReader::new(stream);
     let greeting = last_reply(&mut reader);
     if !greeting.starts_with("220") {
-        return Err(greeting);
+        return Err(format!("greeting: {greeting}"));
     }
     writer
         .write_all(
@@ -124,6 +126,9 @@ fn five_hundred_clients_at_the_size_limit_stay_within_the_budget() {
                     return format!("sending the body failed: {err}");
                 }
                 let reply = last_reply(&mut reader);
+                if !reply.starts_with('2') && !reply.starts_with('4') {
+                    return format!("after the body: {reply}");
+                }
                 let _ = writer.write_all(b"QUIT\r\n");
                 reply
             })
@@ -149,10 +154,11 @@ fn five_hundred_clients_at_the_size_limit_stay_within_the_budget() {
     assert_eq!(
         accepted + deferred,
         CLIENTS,
-        "every client gets 250 or 452: {:?}",
+        "every client gets 250 or 452; the others got {:?}",
         replies
             .iter()
-            .find(|r| !r.starts_with("250") && !r.starts_with("452"))
+            .filter(|r| !r.starts_with("250") && !r.starts_with("452 4.3.1"))
+            .collect::<Vec<_>>()
     );
     assert!(accepted >= 1);
     // Budget + per-session buffers + runtime: far below 500 x 1 MiB.

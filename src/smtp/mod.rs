@@ -6,13 +6,13 @@ pub mod limits;
 pub mod reply;
 pub mod session;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
@@ -242,6 +242,24 @@ impl Server {
         }
         let _ = tls_stream.shutdown().await;
     }
+}
+
+/// Binds the MX listener with a backlog sized for a burst of `max_connections`.
+///
+/// The usual default backlog of 128 is too small for an MX: when a burst finds
+/// the accept queue full, Linux answers with SYN cookies and then drops the
+/// client's ACK, so the client believes it is connected and waits for a
+/// greeting that never comes (SMTP clients speak second). The kernel still
+/// caps the value at `net.core.somaxconn`.
+pub fn listen(address: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    let backlog = u32::try_from(max_connections.clamp(128, 65_535)).unwrap_or(65_535);
+    socket.listen(backlog)
 }
 
 async fn refuse(mut stream: TcpStream, reply: Reply) {
