@@ -322,15 +322,7 @@ fn daemon_signs_forwarded_and_composed_mail(algorithm: KeyAlgorithm) {
     let base = tempfile::tempdir().unwrap();
     let upstream = AioUpstream::start(base.path(), &[]);
     let mut options = upstream.daemon_options(base.path());
-    let hook_port = free_port();
-    let token = "dkim-test-token-0123456789";
-    let token_file = base.path().join("hook-token");
-    std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    private_file(&token_file);
-    options.extra_sections = format!(
-        "[hook]\nlisten = \"127.0.0.1:{hook_port}\"\ntoken_file = \"{}\"\n",
-        token_file.display()
-    );
+    let hook = Hook::configure(base.path(), &mut options);
     let mut daemon = Daemon::configure(options);
     let key = base.path().join("dkim.pem");
     let record = match algorithm {
@@ -414,34 +406,12 @@ fn daemon_signs_forwarded_and_composed_mail(algorithm: KeyAlgorithm) {
     assert!(ok, "{transcript}");
     wait_captured(&upstream.dir, 1);
     // Composed: Alice writes to Bob through the hook.
-    require("curl", "curl");
     let body = serde_json::json!({
         "conversation_id": conv.id, "from_user": "alice",
         "subject": "Grüße", "text": "Hi Bob\n", "html": "<p>Hi Bob</p>",
     });
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-f",
-            "-X",
-            "POST",
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-        ])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &body.to_string(),
-        ])
-        .arg(format!("http://127.0.0.1:{hook_port}/v1/messages"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hook: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (status, sent) = hook.authed("POST", "/v1/messages", Some(&body.to_string()));
+    assert_eq!(status, 200, "hook: {sent}");
     let captured = wait_captured(&upstream.dir, 2);
 
     let mut files = Vec::new();

@@ -141,47 +141,21 @@ fn too_many_hops_are_refused_and_the_limit_itself_passes() {
 
 #[test]
 fn composed_message_fed_back_is_refused_too() {
-    use std::os::unix::fs::PermissionsExt;
-    let mut options = DaemonOptions::outbox();
-    let hook_port = free_port();
-    let token = "loop-test-token-0123456789";
     let base = tempfile::tempdir().unwrap();
-    let token_file = base.path().join("hook-token");
-    std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    options.extra_sections = format!(
-        "[hook]\nlisten = \"127.0.0.1:{hook_port}\"\ntoken_file = \"{}\"\n",
-        token_file.display()
-    );
+    let mut options = DaemonOptions::outbox();
+    let hook = Hook::configure(base.path(), &mut options);
     let daemon = Daemon::start(options);
     let conv = daemon.conversation(("alice", ALICE), ("bob", BOB));
     // Alice writes to Bob through the front-end.
-    require("curl", "curl");
     let body = serde_json::json!({
         "conversation_id": conv.id, "from_user": "alice", "subject": "hi", "text": "Hi Bob",
-    });
+    })
+    .to_string();
     let sent = eventually("the hook to answer", || {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-f",
-                "-X",
-                "POST",
-                "-H",
-                &format!("Authorization: Bearer {token}"),
-            ])
-            .args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                &body.to_string(),
-            ])
-            .arg(format!("http://127.0.0.1:{hook_port}/v1/messages"))
-            .output()
-            .unwrap();
-        out.status.success().then_some(out)
+        let (status, sent) = hook.authed("POST", "/v1/messages", Some(&body));
+        (status == 200).then_some(sent)
     });
-    assert!(String::from_utf8_lossy(&sent.stdout).contains("sent"));
+    assert_eq!(sent["status"], "sent", "{sent}");
     let composed = wait_captured(&daemon.outbox(), 1)[0].1.clone();
     // Bob's inbox auto-forwards it to Alice's alias: refused at once.
     let reply = send(&daemon, BOB, &conv.alias_a, &composed);

@@ -157,15 +157,7 @@ fn deleted_users_leave_no_address_in_the_files() {
 fn logs_carry_no_ip_address_or_subject() {
     let base = tempfile::tempdir().unwrap();
     let mut options = DaemonOptions::outbox();
-    let hook_port = free_port();
-    let token_file = base.path().join("token");
-    std::fs::write(&token_file, "log-test-token-0123456789\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    options.extra_sections = format!(
-        "[hook]\nlisten = \"127.0.0.1:{hook_port}\"\ntoken_file = \"{}\"\n",
-        token_file.display()
-    );
+    let hook = Hook::configure(base.path(), &mut options);
     let daemon = Daemon::start(options);
     let conv = daemon.conversation(
         ("alice", "alice.logtest@a-mail.example"),
@@ -194,16 +186,11 @@ fn logs_carry_no_ip_address_or_subject() {
             "x",
         ]);
     }
-    require("curl", "curl");
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-X", "POST", "-H", "Authorization: Bearer log-test-token-0123456789"])
-        .args(["--data-binary", &serde_json::json!({
-            "conversation_id": conv.id, "from_user": "alice", "subject": "hook-subject-logtest", "text": "hi"
-        }).to_string()])
-        .arg(format!("http://127.0.0.1:{hook_port}/v1/messages"))
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sent"));
+    let message = serde_json::json!({
+        "conversation_id": conv.id, "from_user": "alice", "subject": "hook-subject-logtest", "text": "hi"
+    });
+    let (status, sent) = hook.authed("POST", "/v1/messages", Some(&message.to_string()));
+    assert_eq!(status, 200, "{sent}");
     let log = daemon.log();
     assert!(
         log.contains("message forwarded"),

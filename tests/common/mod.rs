@@ -612,3 +612,66 @@ pub fn contains_ci(haystack: &[u8], needle: &str) -> bool {
         .to_lowercase()
         .contains(&needle.to_lowercase())
 }
+
+/// The HTTP hook of a daemon under test, called with curl.
+pub struct Hook {
+    pub port: u16,
+    pub token: String,
+}
+
+impl Hook {
+    /// Adds a [hook] section (with a 0600 token file under `base`) to the
+    /// daemon options.
+    pub fn configure(base: &std::path::Path, options: &mut DaemonOptions) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let port = free_port();
+        let token = "test-token-0123456789abcdef".to_owned();
+        let token_file = base.join("hook-token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        options.extra_sections += &format!(
+            "\n[hook]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\nmax_body_bytes = 65536\n",
+            token_file.display()
+        );
+        Self { port, token }
+    }
+
+    /// curl; returns (status, body).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, String) {
+        require("curl", "curl");
+        let mut command = Command::new("curl");
+        command
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg(format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(token) = token {
+            command.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        if let Some(body) = body {
+            command.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        let out = command.output().expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    /// A call with the right token; the body parsed as JSON (Null if it is not).
+    pub fn authed(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (status, text) = self.call(method, path, body, Some(&self.token));
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
