@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anonrelay::rewrite::{self, inspect, Context};
 use anonrelay::tokens::ServerSecret;
-use common::mime_check::{decode, python_structures, shows, structure};
+use common::mime_check::{decode, python_structures, shows, structure, unresolved_cid_references};
 use common::*;
 
 #[derive(serde::Deserialize)]
@@ -197,6 +197,12 @@ fn rewrite_of_every_fixture_leaks_nothing_and_keeps_the_body() {
         assert_clean(&fixture.file, &fixture, &out, &[]);
         assert_no_decoded_leak(&fixture, &raw, &out);
         rewrite::check_line_endings(&out).unwrap();
+        assert_eq!(
+            unresolved_cid_references(&out),
+            unresolved_cid_references(&raw),
+            "{}: an inline image lost its part",
+            fixture.file
+        );
         if !fixture.body_mentions_sender {
             assert_eq!(
                 body_of(&out),

@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::embedded;
+use super::field_guard::guard_header_block;
 use super::matcher::{AddressMatcher, Charset};
 use super::mime::{body_start, loose_fields, split_multipart, EntityInfo};
 use super::transfer::{base64_encode, fits_identity, qp_encode, Encoding};
@@ -137,14 +138,21 @@ impl Walker<'_> {
             if part_info.content_type.is_empty() && info.content_type == "multipart/digest" {
                 part_info.content_type = "message/rfc822".to_owned();
             }
-            if let Some(changed) = self.entity(&part_info, &part[header_end..], depth + 1)? {
-                let mut new_part = match changed.transfer_encoding {
-                    Some(encoding) => with_transfer_encoding(&part[..header_end], encoding),
-                    None => part[..header_end].to_vec(),
-                };
-                new_part.extend_from_slice(&changed.body);
-                edits.push((range, new_part));
+            let changed = self.entity(&part_info, &part[header_end..], depth + 1)?;
+            let guarded_header = guard_header_block(&part[..header_end], self.identity);
+            if changed.is_none() && guarded_header.is_none() {
+                continue;
             }
+            let header = guarded_header.as_deref().unwrap_or(&part[..header_end]);
+            let mut new_part = match changed.as_ref().and_then(|c| c.transfer_encoding) {
+                Some(encoding) => with_transfer_encoding(header, encoding),
+                None => header.to_vec(),
+            };
+            match &changed {
+                Some(changed) => new_part.extend_from_slice(&changed.body),
+                None => new_part.extend_from_slice(&part[header_end..]),
+            }
+            edits.push((range, new_part));
         }
         if edits.is_empty() {
             return Ok(None);

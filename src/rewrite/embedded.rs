@@ -9,6 +9,8 @@
 use mail_builder::headers::date::Date;
 use mail_parser::{Address, MessageParser};
 
+use super::body::Identity;
+use super::field_guard::guard_field;
 use super::mime::loose_fields;
 use super::KEPT;
 
@@ -84,7 +86,11 @@ pub fn sanitize(
                 out.extend_from_slice(format!("Content-Transfer-Encoding: {value}\r\n").as_bytes());
             }
             _ => {
-                out.extend_from_slice(field.raw);
+                let identity = Identity { real, alias };
+                match guard_field(field.raw, &identity) {
+                    Some(guarded) => out.extend_from_slice(&guarded),
+                    None => out.extend_from_slice(field.raw),
+                }
                 // A message cut inside its header block: end the field.
                 if !field.raw.ends_with(b"\r\n") {
                     out.extend_from_slice(b"\r\n");

@@ -10,6 +10,7 @@
 
 pub mod body;
 mod embedded;
+mod field_guard;
 mod headers;
 mod matcher;
 mod mime;
@@ -195,6 +196,10 @@ pub struct Context<'a> {
 /// guard to check (see [`body`]).
 pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, RewriteError> {
     let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
+    let identity = body::Identity {
+        real: ctx.sender_address,
+        alias: &alias_address,
+    };
     // The guard reads the body through the header fields the recipient
     // will get (the first of each kept field), not the sender's duplicates.
     let kept_fields = kept_fields(message);
@@ -203,14 +208,7 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, Re
         .flat_map(|f| f.raw.iter().copied())
         .collect();
     kept_block.extend_from_slice(b"\r\n");
-    let guarded = body::guard(
-        &kept_block,
-        &message.raw[message.body_start..],
-        &body::Identity {
-            real: ctx.sender_address,
-            alias: &alias_address,
-        },
-    )?;
+    let guarded = body::guard(&kept_block, &message.raw[message.body_start..], &identity)?;
     let (body, transfer_encoding) = match &guarded {
         Some(changed) => (&changed.body[..], changed.transfer_encoding),
         None => (&message.raw[message.body_start..], None),
@@ -273,7 +271,10 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, Re
             Some(value) if field.is("Content-Transfer-Encoding") => {
                 push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
             }
-            _ => out.extend_from_slice(field.raw),
+            _ => match field_guard::guard_field(field.raw, &identity) {
+                Some(guarded) => out.extend_from_slice(&guarded),
+                None => out.extend_from_slice(field.raw),
+            },
         }
     }
     let has_encoding = kept_fields

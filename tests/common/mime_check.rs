@@ -192,3 +192,33 @@ pub fn python_structures(files: &[&Path]) -> Vec<serde_json::Value> {
     );
     serde_json::from_slice(&out.stdout).expect("mime_structure.py prints JSON")
 }
+
+/// `cid:` references in the message's HTML parts that name no part's
+/// Content-ID: an inline image the recipient would not see.
+pub fn unresolved_cid_references(raw: &[u8]) -> Vec<String> {
+    let message = MessageParser::default()
+        .parse(raw)
+        .expect("mail-parser reads the message");
+    let ids: Vec<&str> = message
+        .parts
+        .iter()
+        .filter_map(|p| p.content_id())
+        .collect();
+    let mut unresolved = Vec::new();
+    for part in &message.parts {
+        let PartType::Html(html) = &part.body else {
+            continue;
+        };
+        for (at, _) in html.match_indices("cid:") {
+            let reference: String = html[at + 4..]
+                .chars()
+                .take_while(|c| !matches!(c, '"' | '\'' | '>' | ' ' | ')'))
+                .collect();
+            let reference = url_decode(&reference);
+            if !ids.contains(&reference.as_str()) {
+                unresolved.push(reference);
+            }
+        }
+    }
+    unresolved
+}
