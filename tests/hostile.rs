@@ -422,6 +422,39 @@ fn slow_clients_are_cut_off() {
     assert!(captured(&daemon.outbox()).is_empty());
 }
 
+/// A client that pipelines commands but never reads a reply: once our
+/// replies fill the socket buffers, the write times out like a read would
+/// and the connection is dropped, instead of holding its slot for ever.
+#[test]
+fn a_client_that_never_reads_is_cut_off() {
+    let (daemon, _conv) = setup("command_timeout_secs = 1\nsession_timeout_secs = 600");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    // Far beyond the daemon's timeout: a write that blocks this long means
+    // the daemon kept the connection open without reading.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let noops = "NOOP\r\n".repeat(10_000);
+    let mut sent = 0usize;
+    let outcome = loop {
+        if let Err(err) = stream.write_all(noops.as_bytes()) {
+            break err;
+        }
+        sent += noops.len();
+        assert!(
+            sent < 512 * 1024 * 1024,
+            "512 MiB of commands went in without the connection ending"
+        );
+    };
+    assert!(
+        matches!(
+            outcome.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        "the daemon should have dropped the connection, got {outcome} after {sent} bytes"
+    );
+}
+
 #[test]
 fn buffered_bytes_across_sessions_are_capped() {
     let mut options = DaemonOptions::outbox();

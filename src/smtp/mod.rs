@@ -240,7 +240,9 @@ impl Server {
         if let Err(err) = session.run(&mut tls_stream, started).await {
             tracing::debug!(error = %err, "TLS session ended with an error");
         }
-        let _ = tls_stream.shutdown().await;
+        // close_notify is a courtesy: a client that stopped reading gets
+        // a bounded wait, then the socket is dropped.
+        let _ = tokio::time::timeout(Duration::from_secs(5), tls_stream.shutdown()).await;
     }
 }
 

@@ -4,7 +4,7 @@
 //! the replies flushed together before we wait for more input.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smtp_proto::{Error as ParseError, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -111,17 +111,25 @@ impl<'a> Session<'a> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        // A client that stops reading our replies must not hold its slot
+        // forever: every write has the deadline a read would have.
+        let write_limit = |started: Instant| {
+            self.settings.command_timeout.min(
+                self.settings
+                    .session_timeout
+                    .saturating_sub(started.elapsed()),
+            )
+        };
         if !self.tls_active {
             let greeting = format!("220 {} ESMTP\r\n", self.relay.hostname);
-            stream.write_all(greeting.as_bytes()).await?;
+            write_within(stream, greeting.as_bytes(), write_limit(started)).await?;
         }
         let mut input: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; COMMAND_READ_CHUNK];
         loop {
             let step = self.process(&mut input).await;
             if !self.out.is_empty() {
-                stream.write_all(&self.out).await?;
-                stream.flush().await?;
+                write_within(stream, &self.out, write_limit(started)).await?;
                 self.out.clear();
             }
             match step {
@@ -534,9 +542,31 @@ async fn closing<S: AsyncWrite + Unpin>(
 ) -> std::io::Result<SessionEnd> {
     let mut out = Vec::new();
     reply.write_to(&mut out);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.flush().await;
+    // A courtesy to a client that may not be reading: brief, and ignored.
+    let _ = write_within(stream, &out, CLOSING_WRITE_LIMIT).await;
     Ok(SessionEnd::Closed)
+}
+
+/// How long a parting reply (timeout, shutdown) may take to be written.
+const CLOSING_WRITE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Writes and flushes `bytes`, or fails with `TimedOut` after `limit`.
+async fn write_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+) -> std::io::Result<()> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client stopped reading",
+        )),
+    }
 }
 
 fn parse_error_reply(err: &ParseError) -> Reply {
