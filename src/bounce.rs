@@ -33,10 +33,18 @@ pub struct DeliveryReport {
     pub subject: Option<String>,
 }
 
+/// Bytes of a DSN that are read. Its explanation and status parts come
+/// first and are small; only the returned message, last, can be large, and
+/// of that only the header block is wanted. Parsing the whole of a hostile
+/// message at the size limit (millions of empty parts) would take many
+/// times its size in memory, outside the buffer budget.
+pub const MAX_REPORT_BYTES: usize = 256 * 1024;
+
 /// Reads a DSN; None for anything that is not one, or reports only
 /// success (`delivered`, `relayed`, `expanded`): those are dropped.
 pub fn read_report(raw: &[u8]) -> Option<DeliveryReport> {
-    let message = MessageParser::new().parse(raw)?;
+    let read = &raw[..raw.len().min(MAX_REPORT_BYTES)];
+    let message = MessageParser::new().parse(read)?;
     let root = message.content_type()?;
     let is_report = root.ctype().eq_ignore_ascii_case("multipart")
         && root
@@ -232,6 +240,40 @@ mod tests {
             HEADERS_PART,
         );
         assert_eq!(read_report(&mixed).unwrap().class, BounceClass::Permanent);
+    }
+
+    #[test]
+    fn a_large_returned_message_is_read_only_as_far_as_its_subject() {
+        let big = format!(
+            "Content-Type: message/rfc822\r\n\r\nFrom: <bbbb@relay.test>\r\nSubject: big one\r\n\r\n{}\r\n",
+            "x".repeat(998).repeat(5_000)
+        );
+        let failed = dsn("Action: failed\r\nStatus: 5.2.2", &big);
+        assert!(failed.len() > 4 * MAX_REPORT_BYTES);
+        let report = read_report(&failed).unwrap();
+        assert_eq!(report.class, BounceClass::Permanent);
+        assert_eq!(report.subject.as_deref(), Some("big one"));
+    }
+
+    #[test]
+    fn a_status_beyond_the_read_limit_is_no_report() {
+        // A long first part pushes the status past what is read: a real
+        // MTA's explanation is a few lines.
+        let mut message = b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+        message.extend_from_slice(format!("{}\r\n", "y".repeat(998)).repeat(300).as_bytes());
+        message.extend_from_slice(
+            b"--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n",
+        );
+        assert!(message.len() > MAX_REPORT_BYTES);
+        assert_eq!(read_report(&message), None);
+        // The same report, short enough, is read.
+        let mut short = message[..120].to_vec();
+        short.extend_from_slice(&message[message.len() - 100..]);
+        assert!(
+            read_report(&short).is_some(),
+            "{}",
+            String::from_utf8_lossy(&short)
+        );
     }
 
     #[test]

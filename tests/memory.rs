@@ -213,3 +213,75 @@ fn five_thousand_idle_connections_fit_in_64_mib() {
         "RSS {rss} KiB with {IDLE} idle connections"
     );
 }
+
+/// A "bounce" at the size limit made of millions of empty MIME parts, sent
+/// to a valid VERP address: the DSN reader looks at its first 256 KiB only,
+/// so the daemon's peak memory grows by a few copies of the message, not by
+/// the parser's many times its size (half a gigabyte before the limit).
+#[test]
+fn a_hostile_bounce_report_is_read_within_bounded_memory() {
+    const SIZE: usize = 20 * 1024 * 1024;
+    let mut options = DaemonOptions::outbox();
+    options.max_message_bytes = SIZE + 1024 * 1024;
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(
+        ("alice", "alice@a-mail.example"),
+        ("bob", "bob@b-mail.example"),
+    );
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &daemon.server(),
+        "--from",
+        "bob@b-mail.example",
+        "--to",
+        &conv.alias_a,
+    ]);
+    assert!(ok, "{transcript}");
+    let forwarded = wait_captured(&daemon.outbox(), 1);
+    let verp = forwarded[0].0["mail_from"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_owned();
+    assert!(verp.starts_with("bounce+"), "{verp}");
+    let pid = daemon.guard.as_ref().unwrap().child.id();
+    let baseline = peak_rss_kib(pid);
+
+    let mut report = b"From: MAILER-DAEMON@mx.example\r\nContent-Type: multipart/report; \
+report-type=delivery-status; boundary=b\r\n\r\n"
+        .to_vec();
+    while report.len() < SIZE {
+        report.extend_from_slice(b"--b\r\n\r\n");
+    }
+    report.extend_from_slice(b"--b--\r\n.\r\n");
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], daemon.port));
+    let stream = TcpStream::connect_timeout(&address, Duration::from_secs(30)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    assert!(last_reply(&mut reader).starts_with("220"));
+    writer
+        .write_all(
+            format!("EHLO mx.example\r\nMAIL FROM:<>\r\nRCPT TO:<{verp}>\r\nDATA\r\n").as_bytes(),
+        )
+        .unwrap();
+    let replies: Vec<String> = (0..4).map(|_| last_reply(&mut reader)).collect();
+    assert!(replies[3].starts_with("354"), "{replies:?}");
+    writer.write_all(&report).unwrap();
+    let reply = last_reply(&mut reader);
+    assert!(reply.starts_with("250"), "no report, dropped: {reply}");
+    let peak = peak_rss_kib(pid);
+    println!(
+        "hostile {} MiB bounce: peak RSS {} MiB (baseline {} MiB)",
+        SIZE / 1024 / 1024,
+        peak / 1024,
+        baseline / 1024
+    );
+    // The message is held once and the DSN reader's share is small.
+    assert!(
+        peak < baseline + 4 * (SIZE as u64 / 1024),
+        "peak RSS {peak} KiB from a baseline of {baseline} KiB"
+    );
+}
