@@ -455,6 +455,36 @@ fn a_client_that_never_reads_is_cut_off() {
     );
 }
 
+/// RFC 5321 4.1.1.11: parameters of extensions we do not announce get 555;
+/// the ones we announce (SIZE, BODY=7BIT/8BITMIME, SMTPUTF8) are taken.
+#[test]
+fn parameters_we_did_not_announce_are_refused() {
+    let (daemon, conv) = setup("max_errors = 100");
+    let mut client = Client::connect(&daemon);
+    assert!(client.command("EHLO client.example").starts_with("250"));
+    for refused in [
+        "BODY=BINARYMIME",
+        "REQUIRETLS",
+        "RET=HDRS",
+        "ENVID=QQ314159",
+        "AUTH=<>",
+        "MT-PRIORITY=3",
+    ] {
+        let reply = client.command(&format!("MAIL FROM:<{BOB}> {refused}"));
+        assert!(reply.starts_with("555 5.5.4"), "{refused}: {reply}");
+    }
+    let reply = client.command(&format!(
+        "MAIL FROM:<{BOB}> SIZE=1000 BODY=8BITMIME SMTPUTF8"
+    ));
+    assert!(reply.starts_with("250"), "{reply}");
+    for refused in ["NOTIFY=NEVER", "ORCPT=rfc822;x@example.org"] {
+        let reply = client.command(&format!("RCPT TO:<{}> {refused}", conv.alias_a));
+        assert!(reply.starts_with("555 5.5.4"), "{refused}: {reply}");
+    }
+    let reply = client.command(&format!("RCPT TO:<{}>", conv.alias_a));
+    assert!(reply.starts_with("250"), "{reply}");
+}
+
 #[test]
 fn buffered_bytes_across_sessions_are_capped() {
     let mut options = DaemonOptions::outbox();

@@ -283,6 +283,9 @@ impl<'a> Session<'a> {
                 Reply::TOO_MANY_TRANSACTIONS.write_to(&mut self.out);
                 Step::Close
             }
+            Ok(Request::Mail { from }) if !only_advertised_mail_parameters(&from) => {
+                self.reply_step(Reply::BAD_PARAMETER)
+            }
             Ok(Request::Mail { from }) => {
                 let reply = self.mail(&from.address, from.size);
                 self.reply_step(reply)
@@ -437,8 +440,14 @@ impl<'a> Session<'a> {
             RcptTarget::RelayDenied => return Reply::RELAY_DENIED,
             RcptTarget::Local(local) => local,
         };
-        if let Err(err) = Request::parse(&mut line.iter()) {
-            return parse_error_reply(&err);
+        match Request::parse(&mut line.iter()) {
+            Err(err) => return parse_error_reply(&err),
+            // We offer no RCPT extension (no DSN: NOTIFY and ORCPT would be
+            // promises we do not keep).
+            Ok(Request::Rcpt { to }) if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 => {
+                return Reply::BAD_PARAMETER;
+            }
+            Ok(_) => {}
         }
         if self
             .transaction
@@ -567,6 +576,25 @@ async fn write_within<S: AsyncWrite + Unpin>(
             "the client stopped reading",
         )),
     }
+}
+
+/// RFC 5321 4.1.1.11: a MAIL parameter of an extension we did not announce
+/// is refused (555), not silently ignored; we announce SIZE, 8BITMIME
+/// (BODY=7BIT|8BITMIME) and SMTPUTF8. Accepting REQUIRETLS or RET/ENVID
+/// would promise what we do not do.
+fn only_advertised_mail_parameters<T>(from: &smtp_proto::MailFrom<T>) -> bool {
+    let advertised =
+        smtp_proto::MAIL_BODY_7BIT | smtp_proto::MAIL_BODY_8BITMIME | smtp_proto::MAIL_SMTPUTF8;
+    from.flags & !advertised == 0
+        && from.trans_id.is_none()
+        && from.env_id.is_none()
+        && from.solicit.is_none()
+        && from.mtrk.is_none()
+        && from.auth.is_none()
+        && from.by == 0
+        && from.hold_for == 0
+        && from.hold_until == 0
+        && from.mt_priority == 0
 }
 
 fn parse_error_reply(err: &ParseError) -> Reply {
