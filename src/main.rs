@@ -385,7 +385,7 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     if let (Some(cert), Some(key)) = (&config.smtp.tls_cert, &config.smtp.tls_key) {
         smtp::load_tls(cert, key)?;
     }
-    Upstream::from_config(&config.upstream, config.smtp.hostname.as_str())?;
+    Upstream::validate_config(&config.upstream, config.smtp.hostname.as_str())?;
     let dkim = load_dkim(config)?;
     verify::check_records(&config.verify)?;
     if let Some(hook) = &config.hook {

@@ -20,7 +20,8 @@ pub struct RetentionConfig {
     #[serde(default = "defaults::days")]
     pub days: u32,
     /// Seconds between passes inside `serve`; the policy allows at most a day.
-    #[serde(default = "defaults::interval_secs")]
+    /// DESIGN.md names the key `interval`; both spellings are read.
+    #[serde(default = "defaults::interval_secs", alias = "interval")]
     pub interval_secs: u64,
     /// Rows deleted per transaction, so SMTP never waits long for the writer.
     #[serde(default = "defaults::batch_rows")]
@@ -135,6 +136,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad.validate().unwrap_err().0, "retention.interval_secs");
+    }
+
+    #[test]
+    fn the_interval_is_read_under_either_name() {
+        for text in [
+            "days = 30\ninterval = 3600",
+            "days = 30\ninterval_secs = 3600",
+        ] {
+            let config: RetentionConfig = toml::from_str(text).unwrap();
+            assert_eq!(config.interval_secs, 3600, "{text}");
+        }
     }
 
     /// The timer's passes on a moving clock: at start the rows older than

@@ -168,6 +168,22 @@ impl Upstream {
         Ok(Arc::new(upstream))
     }
 
+    /// What `check-config` asks: the same checks as [`Upstream::from_config`]
+    /// without its side effect (an outbox directory is only created by `serve`).
+    pub fn validate_config(config: &UpstreamConfig, helo_host: &str) -> Result<(), SetupError> {
+        match UpstreamUrl::parse(&config.url)? {
+            UpstreamUrl::Outbox(dir) if dir.exists() && !dir.is_dir() => Err(SetupError::Outbox {
+                path: dir,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists and is not a directory",
+                ),
+            }),
+            UpstreamUrl::Outbox(_) => Ok(()),
+            UpstreamUrl::Smtp { .. } => Self::from_config(config, helo_host).map(drop),
+        }
+    }
+
     /// Proves the upstream works (connect, TLS, AUTH) before we accept mail.
     pub async fn check(&self) -> Result<(), SetupError> {
         match self {

@@ -273,8 +273,13 @@ fn every_endpoint_answers_its_errors() {
     assert_eq!(status, 200, "{sent}");
 
     let huge = serde_json::json!({"conversation_id": id, "from_user": "alice", "subject": "s", "text": "x".repeat(70_000)});
-    let (status, _) = hook.authed("POST", "/v1/messages", Some(&huge.to_string()));
+    let (status, err) = hook.authed("POST", "/v1/messages", Some(&huge.to_string()));
     assert_eq!(status, 413);
+    assert_eq!(err["error"], "body_too_large", "errors are JSON: {err}");
+    let (status, err) = hook.authed("GET", "/v1/conversations", None);
+    assert_eq!(status, 405);
+    assert_eq!(err["error"], "method_not_allowed", "errors are JSON: {err}");
+    assert!(err["detail"].is_string(), "{err}");
 
     let (status, _) = hook.authed("DELETE", "/v1/conversations/no-such-id", None);
     assert_eq!(status, 404);

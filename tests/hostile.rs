@@ -462,6 +462,8 @@ fn parameters_we_did_not_announce_are_refused() {
     let (daemon, conv) = setup("max_errors = 100");
     let mut client = Client::connect(&daemon);
     assert!(client.command("EHLO client.example").starts_with("250"));
+    let reply = client.command("DATA");
+    assert_eq!(reply, "503 5.5.1 Need MAIL before DATA");
     for refused in [
         "BODY=BINARYMIME",
         "REQUIRETLS",

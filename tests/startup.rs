@@ -38,6 +38,12 @@ fn bad_configs_are_refused_naming_the_key_or_path() {
     let (success, out) = check_config(&ok);
     assert!(success, "{out}");
     assert!(out.contains("configuration OK"));
+    // A check writes nothing: the outbox is made by `serve`.
+    assert!(
+        !ok.outbox().exists(),
+        "check-config created {}",
+        ok.outbox().display()
+    );
 
     let daemon = Daemon::configure(DaemonOptions::outbox());
     let text = std::fs::read_to_string(&daemon.config).unwrap();

@@ -10,9 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use subtle::ConstantTimeEq;
 
@@ -115,7 +116,41 @@ pub fn router(relay: Arc<Relay>, token: Token, config: &HookConfig) -> Router {
             authenticate,
         ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Errors axum answers itself (a body over the limit, a method a route does
+/// not take) come as plain text; the contract says every error is JSON.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (error, detail) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the request body is over hook.max_body_bytes",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send application/json"),
+        _ => ("http_error", "the request could not be served"),
+    };
+    let mut json = ApiError::new(status, error, detail).into_response();
+    // Keep what axum said the client may do instead (e.g. Allow on 405).
+    for (name, value) in response.headers() {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 async fn authenticate(

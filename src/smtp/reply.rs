@@ -85,6 +85,7 @@ impl Reply {
         "4.4.3 Temporary DNS failure while authenticating the sender, please try again later",
     );
     pub const NEED_MAIL: Reply = Reply::new(503, "5.5.1 Need MAIL before RCPT");
+    pub const NEED_MAIL_BEFORE_DATA: Reply = Reply::new(503, "5.5.1 Need MAIL before DATA");
     pub const NEED_RCPT: Reply = Reply::new(503, "5.5.1 Need RCPT before DATA");
     pub const NEED_HELO: Reply = Reply::new(503, "5.5.1 Say EHLO or HELO first");
     pub const NESTED_MAIL: Reply = Reply::new(503, "5.5.1 Sender already specified");

@@ -471,7 +471,7 @@ impl<'a> Session<'a> {
 
     fn data(&mut self) -> Step {
         match &self.transaction {
-            None => self.reply_step(Reply::NEED_MAIL),
+            None => self.reply_step(Reply::NEED_MAIL_BEFORE_DATA),
             Some(Transaction {
                 recipient: None, ..
             }) => self.reply_step(Reply::NEED_RCPT),
