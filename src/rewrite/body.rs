@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use super::content_id::ContentIdRename;
 use super::embedded;
 use super::field_guard::guard_header_block;
 use super::matcher::{AddressMatcher, Charset};
@@ -226,9 +227,16 @@ impl Walker<'_> {
             return Ok(None);
         };
         let decoded = self.decode(encoding, body)?;
-        Ok(matcher
-            .replace_all(&decoded)
-            .map(|replaced| encode_as(encoding, replaced, body)))
+        let replaced = matcher.replace_all(&decoded);
+        // Inline images on the sender's domain are renamed in their part
+        // headers (see `content_id`); their references follow.
+        let renamed = html
+            .then(|| ContentIdRename::new(self.identity))
+            .flatten()
+            .and_then(|rename| rename.rename_references(replaced.as_deref().unwrap_or(&decoded)));
+        Ok(renamed
+            .or(replaced)
+            .map(|changed| encode_as(encoding, changed, body)))
     }
 
     /// Decodes, charging the walk's budget for every copy it makes.

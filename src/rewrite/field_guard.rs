@@ -17,6 +17,7 @@ use mail_builder::headers::Header as _;
 use mail_parser::{HeaderValue, MessageParser};
 
 use super::body::Identity;
+use super::content_id::ContentIdRename;
 use super::matcher::{AddressMatcher, Charset};
 use super::mime::loose_fields;
 
@@ -26,11 +27,15 @@ use super::mime::loose_fields;
 /// no other person's address.
 pub fn guard_field(raw: &[u8], identity: &Identity<'_>) -> Option<Vec<u8>> {
     if field_name_is(raw, "Content-ID") {
-        // HTML refers to the part as `cid:ID`, and the body guard replaces
-        // only whole addresses there: the id must change exactly alike, or
-        // the reference breaks.
-        return AddressMatcher::new(identity.real, identity.alias, Charset::Utf8, false)
+        // HTML refers to the part as `cid:ID`, and the body guard changes
+        // only whole addresses and ids on the sender's domain there: the id
+        // must change exactly alike, or the reference breaks.
+        let replaced = AddressMatcher::new(identity.real, identity.alias, Charset::Utf8, false)
             .and_then(|matcher| matcher.replace_all(raw));
+        let current = replaced.as_deref().unwrap_or(raw);
+        let renamed =
+            ContentIdRename::new(identity).and_then(|rename| rename.rename_field(current));
+        return renamed.or(replaced);
     }
     let percent_form = identity.real.replace('@', "%40");
     let plain = replace_ci_bytes(raw, identity.real.as_bytes(), identity.alias.as_bytes());
@@ -248,12 +253,13 @@ mod tests {
 
     #[test]
     fn a_content_id_changes_only_where_the_html_reference_does() {
-        // The body guard leaves `cid:logo.bob.real@…` (another local part),
-        // so the id it names stays as it is.
+        // The body guard sees `cid:logo.bob.real@…` as another local part
+        // and moves only its domain, so the id does the same.
         assert_eq!(
-            guarded("Content-ID: <logo.bob.real@sender-mail.example>\r\n"),
-            None
+            guarded("Content-ID: <logo.bob.real@sender-mail.example>\r\n").as_deref(),
+            Some("Content-ID: <logo.bob.real@relay.example>\r\n")
         );
+        assert_eq!(guarded("Content-ID: <image001.png@01D9C7A5>\r\n"), None);
         assert_eq!(
             guarded("Content-ID: <bob.real@sender-mail.example>\r\n").as_deref(),
             Some("Content-ID: <bbbb@relay.example>\r\n")
