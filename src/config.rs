@@ -101,6 +101,10 @@ pub struct SmtpConfig {
     /// rewritten like any message, or `drop` them (accepted, not sent on).
     #[serde(default)]
     pub auto_replies: crate::relay::AutoReplies,
+    /// The operator's address: mail to `postmaster` and `abuse` on the alias
+    /// domain (RFC 5321 4.5.1, RFC 2142) is sent there, wrapped. Unset, such
+    /// mail is refused like an unknown alias.
+    pub postmaster: Option<String>,
     #[serde(default)]
     pub limits: LimitsConfig,
 }
@@ -365,6 +369,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(postmaster) = &self.smtp.postmaster {
+            crate::address::EmailAddress::parse(postmaster)
+                .map_err(|err| invalid("smtp.postmaster", format!("{postmaster:?}: {err}")))?;
+        }
         if self.smtp.max_message_bytes < 1024 {
             return Err(invalid(
                 "smtp.max_message_bytes",

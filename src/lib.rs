@@ -14,6 +14,7 @@ pub mod hook;
 pub mod logging;
 pub mod loop_guard;
 pub mod metrics;
+pub mod postmaster;
 pub mod relay;
 pub mod retention;
 pub mod rewrite;

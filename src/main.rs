@@ -249,7 +249,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .with_dkim(dkim)
         .with_policy(config.relay_policy())
-        .with_verifier(verifier),
+        .with_verifier(verifier)
+        .with_postmaster(config.smtp.postmaster.clone()),
     );
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&relay.store),

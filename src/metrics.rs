@@ -17,6 +17,7 @@ pub struct Metrics {
     bounces: Family<Label, Counter>,
     pub composed: Counter,
     pub conversations_created: Counter,
+    pub postmaster: Counter,
 }
 
 impl Default for Metrics {
@@ -35,6 +36,7 @@ impl Metrics {
         let bounces = Family::<Label, Counter>::default();
         let composed = Counter::default();
         let conversations_created = Counter::default();
+        let postmaster = Counter::default();
         registry.register(
             "smtp_sessions",
             "Inbound SMTP sessions accepted",
@@ -70,6 +72,11 @@ impl Metrics {
             "Conversations created",
             conversations_created.clone(),
         );
+        registry.register(
+            "postmaster_messages",
+            "Messages to postmaster@ or abuse@ sent on to the operator",
+            postmaster.clone(),
+        );
         Self {
             registry,
             sessions,
@@ -79,6 +86,7 @@ impl Metrics {
             bounces,
             composed,
             conversations_created,
+            postmaster,
         }
     }
 

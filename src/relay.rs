@@ -9,6 +9,7 @@ use crate::bounce;
 use crate::dkim::Signer;
 use crate::loop_guard;
 use crate::metrics::Metrics;
+use crate::postmaster;
 use crate::rewrite::{self, RewriteError};
 use crate::smtp::limits::WindowCounter;
 use crate::smtp::reply::Reply;
@@ -36,6 +37,8 @@ pub struct Relay {
     hard_bounces: WindowCounter<String>,
     /// Checks SPF/DKIM/DMARC of mail to an alias; None: `[verify] mode = "off"`.
     verifier: Option<Verifier>,
+    /// `smtp.postmaster`: where mail to postmaster@/abuse@ goes; None: refused.
+    postmaster: Option<String>,
 }
 
 /// Admin choices about what the relay forwards (`relay.toml`).
@@ -99,6 +102,85 @@ impl Relay {
             policy: RelayPolicy::default(),
             hard_bounces: WindowCounter::new(HARD_BOUNCE_WINDOW, u32::MAX),
             verifier: None,
+            postmaster: None,
+        }
+    }
+
+    /// Sends mail to postmaster@ and abuse@ the alias domain to the operator.
+    pub fn with_postmaster(mut self, operator: Option<String>) -> Self {
+        self.postmaster = operator;
+        self
+    }
+
+    /// Whether mail to postmaster@ and abuse@ is taken (`smtp.postmaster`).
+    pub fn accepts_postmaster_mail(&self) -> bool {
+        self.postmaster.is_some()
+    }
+
+    /// Mail to the operator (`sent_to` is `postmaster` or `abuse`): attached
+    /// unchanged to a message from postmaster@ALIAS_DOMAIN, sent with the
+    /// null reverse path so that no bounce of it can come back and loop.
+    /// No log row: it is no message between users.
+    pub async fn forward_to_postmaster(
+        &self,
+        sent_to: &str,
+        raw: &[u8],
+        max_header_bytes: usize,
+    ) -> Reply {
+        let Some(operator) = self.postmaster.as_deref() else {
+            return Reply::NO_SUCH_RECIPIENT;
+        };
+        let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
+            Ok(inspected) => inspected,
+            Err(err) => {
+                tracing::info!(reason = %err, "message to postmaster refused");
+                return refusal(&err);
+            }
+        };
+        if let Some(sign) =
+            loop_guard::detect(inspected.values_of("Received"), self.hostname.as_str())
+        {
+            tracing::info!(reason = %sign, "message to postmaster refused: mail loop");
+            return Reply::ROUTING_LOOP;
+        }
+        let message_id = format!("{}@{}", random_trace_id(), self.alias_domain);
+        let wrapped = cpu_heavy(|| {
+            postmaster::wrap(
+                &postmaster::Wrapper {
+                    alias_domain: self.alias_domain.as_str(),
+                    operator,
+                    sent_to,
+                    subject: Some(inspected.subject.as_str()),
+                    message_id: &message_id,
+                    now: now_unix(),
+                },
+                raw,
+            )
+        });
+        let Some(wrapped) = wrapped else {
+            tracing::error!("message to postmaster could not be wrapped");
+            return Reply::LOCAL_ERROR;
+        };
+        let Ok(wrapped) = self.sign(sent_to, wrapped).await else {
+            return Reply::LOCAL_ERROR;
+        };
+        let envelope = Envelope {
+            mail_from: "",
+            rcpt_to: operator,
+        };
+        match self.upstream.deliver(&envelope, &wrapped).await {
+            Ok(()) => {
+                self.metrics.postmaster.inc();
+                tracing::info!(to = %sent_to, "message to the operator forwarded");
+                Reply::DELIVERED
+            }
+            Err(err) => {
+                tracing::warn!(to = %sent_to, error = %err, "upstream did not accept a message to the operator");
+                match err {
+                    DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
+                    DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
+                }
+            }
         }
     }
 

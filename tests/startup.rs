@@ -51,6 +51,7 @@ fn bad_configs_are_refused_naming_the_key_or_path() {
         (text.replace("[smtp]", "[smtp"), "relay.toml"),
         (text.replace("alias_domain = \"relay.test\"", "alias_domain = \"not a domain\""), "alias_domain"),
         (text.replace("[upstream]", "[upstream]\nsurprise = 1"), "surprise"),
+        (text.replace("[smtp]", "[smtp]\npostmaster = \"ops at example\""), "smtp.postmaster"),
         (text.replace("url = \"outbox:outbox\"", "url = \"smtp://smtp.example.net:25\""), "upstream.url"),
         (text.replace("url = \"outbox:outbox\"", "url = \"ftp://x\""), "upstream.url"),
         (

@@ -14,6 +14,7 @@ use super::limits::{ClientKey, Limits, Reservation};
 use super::reply::Reply;
 use super::SessionSettings;
 use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
+use crate::postmaster;
 use crate::relay::{Accepted, RecipientKind, Relay};
 use crate::store::{Route, StoreError};
 use crate::tokens::VERP_PREFIX;
@@ -40,7 +41,15 @@ enum Phase {
 struct Transaction {
     /// Normalized envelope sender; None for the null sender `<>`.
     sender: Option<String>,
-    recipient: Option<Accepted>,
+    recipient: Option<Recipient>,
+}
+
+/// The transaction's one recipient.
+enum Recipient {
+    /// An alias or a bounce address of a conversation.
+    Conversation(Accepted),
+    /// `postmaster` or `abuse`: the operator's (`smtp.postmaster`).
+    Operator(&'static str),
 }
 
 enum Step {
@@ -425,10 +434,31 @@ impl<'a> Session<'a> {
         let Some(transaction) = &mut self.transaction else {
             return Reply::NEED_MAIL;
         };
-        transaction.recipient = Some(match kind {
+        transaction.recipient = Some(Recipient::Conversation(match kind {
             RecipientKind::Alias => self.relay.accept(route, transaction.sender.as_deref()),
             RecipientKind::Bounce => self.relay.accept_bounce(route),
-        });
+        }));
+        Reply::RECIPIENT_OK
+    }
+
+    /// RCPT to postmaster@ or abuse@ (RFC 5321 4.5.1, RFC 2142): taken when
+    /// the operator set `smtp.postmaster`, at the per-alias rate so that a
+    /// flood cannot bury the operator's inbox.
+    fn admit_operator(&mut self, local_part: &'static str) -> Reply {
+        if !self.relay.accepts_postmaster_mail() {
+            return Reply::NO_SUCH_RECIPIENT;
+        }
+        if !self
+            .limits
+            .alias_messages
+            .try_take(&local_part.to_owned(), Instant::now())
+        {
+            return Reply::RATE_LIMITED;
+        }
+        let Some(transaction) = &mut self.transaction else {
+            return Reply::NEED_MAIL;
+        };
+        transaction.recipient = Some(Recipient::Operator(local_part));
         Reply::RECIPIENT_OK
     }
 
@@ -436,9 +466,14 @@ impl<'a> Session<'a> {
         let Some(path) = raw_rcpt_path(line) else {
             return Reply::SYNTAX;
         };
-        let local = match classify_rcpt_path(path, &self.relay.alias_domain) {
-            RcptTarget::RelayDenied => return Reply::RELAY_DENIED,
-            RcptTarget::Local(local) => local,
+        // RFC 5321 4.5.1: `postmaster` without a domain must be taken too.
+        let local = if path.eq_ignore_ascii_case("postmaster") {
+            "postmaster".to_owned()
+        } else {
+            match classify_rcpt_path(path, &self.relay.alias_domain) {
+                RcptTarget::RelayDenied => return Reply::RELAY_DENIED,
+                RcptTarget::Local(local) => local,
+            }
         };
         match Request::parse(&mut line.iter()) {
             Err(err) => return parse_error_reply(&err),
@@ -455,6 +490,9 @@ impl<'a> Session<'a> {
             .is_some_and(|t| t.recipient.is_some())
         {
             return Reply::ONE_RECIPIENT;
+        }
+        if let Some(operator) = postmaster::LOCAL_PARTS.into_iter().find(|p| *p == local) {
+            return self.admit_operator(operator);
         }
         if local.starts_with(VERP_PREFIX) {
             // A bounce address: only a valid, unexpired token of a live alias
@@ -489,7 +527,7 @@ impl<'a> Session<'a> {
     async fn finish_data(&mut self, outcome: DataOutcome, mut held: Option<Reservation>) -> Reply {
         let Some(Transaction {
             sender,
-            recipient: Some(accepted),
+            recipient: Some(recipient),
         }) = self.transaction.take()
         else {
             return Reply::NEED_RCPT;
@@ -519,13 +557,25 @@ impl<'a> Session<'a> {
                     helo: self.helo.as_deref().unwrap_or_default(),
                     mail_from: sender.as_deref(),
                 };
-                let reply = Box::pin(self.relay.forward(
-                    &accepted,
-                    &client,
-                    &message,
-                    self.settings.max_header_bytes,
-                ))
-                .await;
+                let reply = match &recipient {
+                    Recipient::Conversation(accepted) => {
+                        Box::pin(self.relay.forward(
+                            accepted,
+                            &client,
+                            &message,
+                            self.settings.max_header_bytes,
+                        ))
+                        .await
+                    }
+                    Recipient::Operator(local_part) => {
+                        Box::pin(self.relay.forward_to_postmaster(
+                            local_part,
+                            &message,
+                            self.settings.max_header_bytes,
+                        ))
+                        .await
+                    }
+                };
                 drop(held);
                 reply
             }
