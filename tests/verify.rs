@@ -164,6 +164,7 @@ fn assert_log_private(daemon: &Daemon) {
         "unseeded.example",
         "bob@",
         "dave@",
+        "mallory@",
     ] {
         assert!(
             !log.contains(secret),
@@ -229,7 +230,27 @@ fn genuine_replies_pass_forged_and_tampered_ones_are_refused_under_p_reject() {
     assert!(transcript.contains("5.7.1"), "{transcript}");
     assert_eq!(outbox_count(&daemon), 2, "a tampered reply was forwarded");
 
+    // Another user of the partner's provider: her own genuinely signed
+    // message, replayed from her host with the partner's MAIL FROM. Her
+    // DKIM and DMARC pass, but they speak for her header From, not for the
+    // partner's envelope, and SPF does not list her host.
+    let mallory = "mallory@partner.example";
+    let replayed = dkimpy_signed(
+        work.path(),
+        &key,
+        &reply_message(mallory, &conv.alias_a, "replayed"),
+        "replayed",
+    );
+    let (code, transcript) = send(&daemon, FORGER_IP, bob, &conv.alias_a, &replayed);
+    assert_eq!(code, "550", "{transcript}");
+    assert!(transcript.contains("5.7.1"), "{transcript}");
+    assert_eq!(outbox_count(&daemon), 2, "a replayed message was forwarded");
+
     let log = daemon.log();
+    assert!(
+        log.contains("check=\"no spf pass for the partner's envelope\""),
+        "{log}"
+    );
     assert_eq!(log.matches("check=\"dmarc fail\"").count(), 2, "{log}");
     assert!(
         log.contains(conv.alias_a.split('@').next().unwrap()),

@@ -186,12 +186,8 @@ impl Verifier {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return Verdict::Refuse("unparsable message");
         };
-        let partner_domain = domain_of(partner_email);
-        match tokio::time::timeout(
-            self.timeout,
-            self.evidence(client, &partner_domain, &message),
-        )
-        .await
+        match tokio::time::timeout(self.timeout, self.evidence(client, partner_email, &message))
+            .await
         {
             Ok(evidence) => decide(&evidence, self.no_dmarc),
             Err(_) => Verdict::TryLater("dns timeout"),
@@ -201,9 +197,11 @@ impl Verifier {
     async fn evidence(
         &self,
         client: &Client<'_>,
-        partner_domain: &str,
+        partner_email: &str,
         message: &AuthenticatedMessage<'_>,
     ) -> Evidence {
+        let partner_domain = domain_of(partner_email);
+        let partner_domain = partner_domain.as_str();
         let mail_from = client.mail_from.unwrap_or("");
         let spf = self
             .authenticator
@@ -239,13 +237,11 @@ impl Verifier {
                 .signature()
                 .is_some_and(|s| is_domain_or_parent(&s.d, partner_domain))
         });
-        let from_domain = message
-            .from()
-            .rsplit_once('@')
-            .map(|(_, domain)| domain.to_ascii_lowercase())
-            .unwrap_or_default();
         Evidence {
-            from_is_partner_domain: from_domain == partner_domain,
+            from_is_partner: message
+                .from()
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(partner_email.trim_end_matches('.')),
             dmarc: dmarc_finding(&dmarc),
             spf_partner_pass: spf_for_partner && spf.result() == SpfResult::Pass,
             spf_partner_temp_error: spf_for_partner && spf.result() == SpfResult::TempError,

@@ -31,9 +31,10 @@ pub enum DmarcFinding {
 /// means the domain of the partner's registered address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evidence {
-    /// The header From's domain is the partner's domain, so its DMARC
-    /// speaks for the partner.
-    pub from_is_partner_domain: bool,
+    /// The header From is the partner's registered address, so DMARC for
+    /// its domain speaks for the partner. Only the address counts: another
+    /// user of the same provider passes that provider's DMARC too.
+    pub from_is_partner: bool,
     pub dmarc: DmarcFinding,
     /// SPF passed for a MAIL FROM in the partner's domain.
     pub spf_partner_pass: bool,
@@ -56,10 +57,13 @@ pub enum Verdict {
 }
 
 pub fn decide(evidence: &Evidence, no_dmarc: NoDmarc) -> Verdict {
-    if !evidence.from_is_partner_domain {
-        // Only the envelope named the partner: the header From's DMARC
-        // authenticates someone else, so the partner's own domain must.
-        return partner_domain_pass(evidence);
+    if !evidence.from_is_partner {
+        // Only the envelope named the partner: the header From's DMARC and
+        // any DKIM signature authenticate whoever wrote the header (a
+        // signed message of another user at the partner's provider can be
+        // replayed with the partner's MAIL FROM). Only SPF speaks for the
+        // envelope: the client must be allowed to send for it.
+        return envelope_pass(evidence);
     }
     match evidence.dmarc {
         DmarcFinding::Pass => Verdict::Accept,
@@ -69,6 +73,16 @@ pub fn decide(evidence: &Evidence, no_dmarc: NoDmarc) -> Verdict {
             NoDmarc::Accept => Verdict::Accept,
             NoDmarc::SpfOrDkim => partner_domain_pass(evidence),
         },
+    }
+}
+
+fn envelope_pass(evidence: &Evidence) -> Verdict {
+    if evidence.spf_partner_pass {
+        Verdict::Accept
+    } else if evidence.spf_partner_temp_error {
+        Verdict::TryLater("spf temperror")
+    } else {
+        Verdict::Refuse("no spf pass for the partner's envelope")
     }
 }
 
@@ -88,7 +102,7 @@ mod tests {
 
     fn evidence(dmarc: DmarcFinding) -> Evidence {
         Evidence {
-            from_is_partner_domain: true,
+            from_is_partner: true,
             dmarc,
             spf_partner_pass: false,
             spf_partner_temp_error: false,
@@ -164,11 +178,13 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_header_from_needs_the_partner_domain_to_pass() {
-        // Envelope = partner, header From = a domain whose DMARC passes:
-        // that domain's pass says nothing about the partner.
+    fn a_foreign_header_from_needs_spf_for_the_partners_envelope() {
+        // Envelope = partner, header From = someone else (perhaps at the
+        // partner's own provider) whose DMARC and DKIM pass: that says
+        // nothing about the partner.
         let foreign = Evidence {
-            from_is_partner_domain: false,
+            from_is_partner: false,
+            dkim_partner_pass: true,
             ..evidence(DmarcFinding::Pass)
         };
         for no_dmarc in [NoDmarc::SpfOrDkim, NoDmarc::Accept] {
@@ -179,5 +195,13 @@ mod tests {
             ..foreign
         };
         assert_eq!(decide(&spf, NoDmarc::Accept), Verdict::Accept);
+        let dns = Evidence {
+            spf_partner_temp_error: true,
+            ..foreign
+        };
+        assert!(matches!(
+            decide(&dns, NoDmarc::Accept),
+            Verdict::TryLater(_)
+        ));
     }
 }
