@@ -210,6 +210,7 @@ impl Store {
                     source,
                 })?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                keep_temporary_data_in_memory(&conn)?;
                 conn
             }
         };
@@ -604,7 +605,16 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA foreign_keys = ON;
          PRAGMA secure_delete = ON;",
-    )
+    )?;
+    keep_temporary_data_in_memory(conn)
+}
+
+/// SQLite's statement journals, sorts and transient indices go to files in
+/// the temp directory by default (the bundled build sets no
+/// SQLITE_TEMP_STORE): subjects and aliases would land on disk outside the
+/// database and be erased by nobody. Every connection keeps them in memory.
+fn keep_temporary_data_in_memory(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA temp_store = MEMORY;")
 }
 
 /// Applies the `-- step N` sections of schema.sql above `user_version`.

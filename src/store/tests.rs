@@ -25,6 +25,22 @@ fn database_file_is_private() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// Sorts, statement journals and transient indices would otherwise go to
+/// temp files (unlinked at once, but on disk and never securely erased).
+#[test]
+fn every_connection_keeps_temporary_data_in_memory() {
+    const MEMORY: i64 = 2;
+    let (_dir, store) = temp_store();
+    let writer: i64 = lock(&store.writer)
+        .query_row("PRAGMA temp_store", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(writer, MEMORY);
+    let reader: i64 = store
+        .with_reader(|conn| Ok(conn.query_row("PRAGMA temp_store", [], |row| row.get(0))?))
+        .unwrap();
+    assert_eq!(reader, MEMORY);
+}
+
 #[test]
 fn conversations_are_idempotent_per_pair_in_either_order() {
     let (_dir, store) = temp_store();
