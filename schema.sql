@@ -1,8 +1,13 @@
--- anonrelay database schema. Applied by src/store/mod.rs; each migration
--- step is guarded by PRAGMA user_version. The database holds only what
--- DESIGN.md promise 3 lists: no IP, no body, no Message-ID, no size.
+-- anonrelay database schema, applied by src/store/mod.rs. A line that is
+-- exactly "-- step N" starts migration N; PRAGMA user_version records the
+-- last one applied. Steps are only ever appended. The database holds only
+-- what DESIGN.md promise 3 lists: no IP, no body, no Message-ID, no size.
 
 -- step 1
+-- Empty. Databases made before steps were numbered counted this file's
+-- opening comment as their step 1 (user_version 2 = the tables below).
+
+-- step 2
 CREATE TABLE users (
     id    TEXT PRIMARY KEY NOT NULL,  -- the front-end's user id
     email TEXT NOT NULL               -- real address, normalized (lowercase)
@@ -42,3 +47,10 @@ CREATE TABLE message_log (
 CREATE INDEX message_log_sent_at ON message_log (sent_at);
 CREATE INDEX message_log_sender ON message_log (sender_id);
 CREATE INDEX message_log_recipient ON message_log (recipient_id);
+
+-- step 3
+-- User deletion and export find a user's conversations and aliases
+-- without scanning the tables (and the cascades check them by owner).
+CREATE INDEX conversations_user_a ON conversations (user_a);
+CREATE INDEX conversations_user_b ON conversations (user_b);
+CREATE INDEX aliases_owner ON aliases (owner);

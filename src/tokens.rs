@@ -43,6 +43,8 @@ pub enum SecretError {
     },
     #[error("server secret {path} must hold 64 hex characters (32 bytes)")]
     Malformed { path: String },
+    #[error("server secret {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
+    Exposed { path: String, mode: u32 },
 }
 
 /// The one server secret (32 random bytes, hex in a 0600 file). Purpose keys
@@ -54,6 +56,20 @@ impl ServerSecret {
         let shown = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => {
+                // Whoever reads it can forge bounce addresses and open
+                // threading tokens: refuse it like an exposed token file.
+                let mode = std::fs::metadata(path)
+                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+                    .map_err(|source| SecretError::Read {
+                        path: shown.clone(),
+                        source,
+                    })?;
+                if mode & 0o077 != 0 {
+                    return Err(SecretError::Exposed {
+                        path: shown,
+                        mode: mode & 0o777,
+                    });
+                }
                 let bytes = data_encoding::HEXLOWER_PERMISSIVE
                     .decode(text.trim().as_bytes())
                     .ok()
@@ -306,6 +322,11 @@ mod tests {
         assert!(matches!(
             ServerSecret::load_or_create(&path),
             Err(SecretError::Malformed { .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            ServerSecret::load_or_create(&path),
+            Err(SecretError::Exposed { mode: 0o644, .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -498,15 +498,30 @@ impl Outbox {
         Ok(())
     }
 
-    /// Writes a temporary file and renames it, so readers never see half a file.
+    /// Writes a temporary file (mode 0600: it holds a body and a real
+    /// address) and renames it, so readers never see half a file. A failed
+    /// write leaves no temporary file behind.
     async fn write_atomic(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         use tokio::io::AsyncWriteExt;
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        let mut file = tokio::fs::File::create(&tmp).await?;
-        file.write_all(bytes).await?;
-        file.flush().await?;
-        drop(file);
-        tokio::fs::rename(&tmp, self.dir.join(name)).await
+        let written = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .await?;
+            file.write_all(bytes).await?;
+            file.flush().await?;
+            drop(file);
+            tokio::fs::rename(&tmp, self.dir.join(name)).await
+        }
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written
     }
 }
 
@@ -528,6 +543,31 @@ mod tests {
             if write.write_all(b"250 ok\r\n").await.is_err() {
                 return;
             }
+        }
+    }
+
+    /// The development outbox holds bodies and real addresses: 0600.
+    #[tokio::test]
+    async fn outbox_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("outbox")).unwrap();
+        let envelope = Envelope {
+            mail_from: "",
+            rcpt_to: "alice@a.example",
+        };
+        outbox
+            .deliver(&envelope, b"Subject: x\r\n\r\nbody\r\n")
+            .await
+            .unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        for file in files {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
         }
     }
 

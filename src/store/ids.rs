@@ -46,9 +46,21 @@ impl DisplayName {
         let text = text.trim();
         let ok = !text.is_empty()
             && text.chars().count() <= 64
-            && !text
-                .chars()
-                .any(|c| c.is_control() || matches!(c, '"' | '\\' | '<' | '>' | '@'));
+            && !text.chars().any(|c| {
+                c.is_control()
+                    || is_format_or_separator(c)
+                    || matches!(
+                        c,
+                        '"' | '\\'
+                            | '<'
+                            | '>'
+                            | '@'
+                            | '\u{FF20}'
+                            | '\u{FE6B}'
+                            | '\u{FF1C}'
+                            | '\u{FF1E}'
+                    )
+            });
         ok.then(|| Self(text.to_owned()))
             .ok_or(IdError::DisplayName)
     }
@@ -56,6 +68,37 @@ impl DisplayName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Unicode format characters (category Cf: bidi overrides, zero-width
+/// characters, soft hyphen, tags) and line/paragraph separators (Zl, Zp):
+/// invisible in a mail client, they let a name look like another one or
+/// like an address. std exposes no general category, hence the list.
+fn is_format_or_separator(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 #[cfg(test)]
@@ -83,6 +126,11 @@ mod tests {
             "\"quoted\"",
             "a <b@c>",
             &"x".repeat(65),
+            "evil\u{202E}moc.liamg",
+            "line\u{2028}break",
+            "zero\u{200B}width",
+            "soft\u{00AD}hyphen",
+            "bob\u{FF20}gmail.com",
         ] {
             assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
         }

@@ -130,6 +130,44 @@ fn changed_email_is_updated() {
     );
 }
 
+/// Promise 5: the deleted user's address and aliases are gone, also from
+/// the log rows, which keep only the partner's side.
+#[test]
+fn deleting_a_user_blanks_their_aliases_in_the_log() {
+    let (_dir, store) = temp_store();
+    let (conv, _) = store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    let row = |sender: &str, recipient: &str, alias: &str| LogEntry {
+        sent_at: 42,
+        sender_id: Some(sender.into()),
+        recipient_id: Some(recipient.into()),
+        alias: alias.into(),
+        subject: "Hello".into(),
+    };
+    store.log_message(&row("b", "a", &conv.alias_a)).unwrap();
+    store.log_message(&row("a", "b", &conv.alias_b)).unwrap();
+    assert!(store.delete_user("a").unwrap());
+    let rows: Vec<(Option<String>, Option<String>, String)> = lock(&store.writer)
+        .prepare("SELECT sender_id, recipient_id, alias FROM message_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (Some("b".to_owned()), None, String::new()),
+            (None, Some("b".to_owned()), conv.alias_b.clone()),
+        ]
+    );
+}
+
 #[test]
 fn log_rows_hold_the_five_fields() {
     let (_dir, store) = temp_store();
@@ -172,6 +210,53 @@ fn reopening_keeps_data_and_schema_version() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, schema_steps().len() as i64);
+}
+
+#[test]
+fn schema_steps_count_from_one_and_comments_are_no_steps() {
+    let numbers: Vec<u32> = numbered_steps(SCHEMA).iter().map(|(n, _)| *n).collect();
+    let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
+    assert_eq!(numbers, expected);
+    assert!(numbers.len() >= 3);
+    let text = "-- step is a word here\n-- step 1\nA;\n-- step 2\nB;\n";
+    assert_eq!(numbered_steps(text), vec![(1, "A;\n"), (2, "B;\n")]);
+}
+
+/// A database made before the steps were numbered has user_version 2 and
+/// the tables; opening it adds the later steps and keeps its rows.
+#[test]
+fn a_database_from_before_numbered_steps_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        let steps = schema_steps();
+        conn.execute_batch(&format!("{}\nPRAGMA user_version = 2;", steps[1]))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO users (id, email) VALUES ('a', 'alice@a.example')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let conn = lock(&store.writer);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema_steps().len() as i64);
+    let users: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 1);
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM conversations WHERE user_a = 'a' OR user_b = 'a'",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(!plan.starts_with("SCAN conversations"), "{plan}");
 }
 
 #[test]
