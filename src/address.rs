@@ -85,6 +85,8 @@ impl EmailAddress {
             return Err(AddressError::ForbiddenCharacter);
         }
         let (local, domain) = text.rsplit_once('@').ok_or(AddressError::Shape)?;
+        // `example.org.` is `example.org`: one mailbox, one stored value.
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
         if local.is_empty() || domain.is_empty() || local.contains('@') || local.len() > 64 {
             return Err(AddressError::Shape);
         }
@@ -95,7 +97,14 @@ impl EmailAddress {
         if !(ascii_domain_ok || utf8_domain_ok) || !domain.contains('.') {
             return Err(AddressError::BadDomain);
         }
-        Ok(Self(text.to_lowercase()))
+        // Only ASCII letters fold in the local part: Unicode lowercasing
+        // can turn one mailbox into another (KELVIN SIGN becomes `k`).
+        // Domains fold fully, as IDNA mapping does.
+        Ok(Self(format!(
+            "{}@{}",
+            local.to_ascii_lowercase(),
+            domain.to_lowercase()
+        )))
     }
 
     pub fn as_str(&self) -> &str {
@@ -216,6 +225,19 @@ mod tests {
             "bob.real@sender-mail.example"
         );
         assert!(EmailAddress::parse("jörg@bücher.example").is_ok());
+        assert_eq!(
+            EmailAddress::parse("Bob@Partner.Example.")
+                .unwrap()
+                .as_str(),
+            "bob@partner.example"
+        );
+        assert_eq!(
+            EmailAddress::parse("\u{212A}elvin@B\u{00DC}CHER.example")
+                .unwrap()
+                .as_str(),
+            "\u{212A}elvin@bücher.example",
+            "a non-ASCII local part keeps its letters"
+        );
         for bad in [
             "",
             "a",

@@ -151,10 +151,16 @@ fn single_address(message: &mail_parser::Message<'_>) -> Result<String, RewriteE
         .and_then(|a| a.as_list())
         .ok_or(RewriteError::BadFrom)?;
     match list {
+        // Normalized like a registered address, so the partner check
+        // compares like with like; a From that is no plain mailbox keeps
+        // its lowercased text and simply never matches.
         [only] => only
             .address()
             .filter(|a| a.contains('@'))
-            .map(str::to_lowercase)
+            .map(|a| {
+                crate::address::EmailAddress::parse(a)
+                    .map_or_else(|_| a.to_lowercase(), |parsed| parsed.as_str().to_owned())
+            })
             .ok_or(RewriteError::BadFrom),
         _ => Err(RewriteError::BadFrom),
     }
