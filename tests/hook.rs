@@ -414,8 +414,10 @@ fn refuses_to_start_with_a_bad_token_file() {
     std::fs::write(&token_file, "\n").unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = serve();
+    assert!(!out.status.success(), "started with an empty token file");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
     std::fs::remove_file(&token_file).unwrap();
     let out = serve();
+    assert!(!out.status.success(), "started without its token file");
     assert!(String::from_utf8_lossy(&out.stderr).contains("hook.token_file"));
 }
