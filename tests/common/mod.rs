@@ -646,8 +646,11 @@ impl Hook {
     ) -> (u16, String) {
         require("curl", "curl");
         let mut command = Command::new("curl");
+        // A bound on a hung hook: the test fails (status 0) instead of
+        // hanging; far above any answer's time, so speed is not tested.
         command
-            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .args(["-s", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}"])
+            .args(["-X", method])
             .arg(format!("http://127.0.0.1:{}{path}", self.port));
         if let Some(token) = token {
             command.args(["-H", &format!("Authorization: Bearer {token}")]);
