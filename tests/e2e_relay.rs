@@ -154,7 +154,48 @@ fn round_trip_both_directions_threaded_over_starttls_and_auth() {
     );
 
     assert_database_holds_only_metadata(&daemon);
+    assert_database_files_hold_none_of(
+        &daemon,
+        &[
+            "b-original-1@mail.b-mail.example",
+            "a-reply-1@mail.a-mail.example",
+            "127.0.0.1",
+            "bobs-laptop.b-mail.example",
+            BODY_MARKER,
+        ],
+    );
     assert_body_in_no_file(&daemon);
+}
+
+/// Promises 3 and 6, byte for byte: the database and its WAL and
+/// shared-memory files, read while the daemon runs, hold no Message-ID,
+/// no IP address, no EHLO name and no body.
+fn assert_database_files_hold_none_of(daemon: &Daemon, secrets: &[&str]) {
+    let db = daemon.db_path();
+    let mut files = vec![db.clone()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    let mut read = 0;
+    for file in &files {
+        let Ok(bytes) = std::fs::read(file) else {
+            continue;
+        };
+        read += 1;
+        for secret in secrets {
+            assert!(
+                !contains_ci(&bytes, secret),
+                "`{secret}` stored in {}",
+                file.display()
+            );
+        }
+    }
+    assert!(
+        read >= 2,
+        "the database and its WAL must be read: {files:?}"
+    );
 }
 
 /// Promise 3: the schema is exactly users, conversations, aliases and the
