@@ -137,7 +137,25 @@ fn inbound_starttls_and_pipelining_with_swaks() {
         "over TLS",
     ]);
     assert!(ok, "{transcript}");
-    assert!(transcript.contains("STARTTLS"), "{transcript}");
+    // The server's side, not swaks's own `-> STARTTLS`: EHLO announces it,
+    // and the command is answered 220 before the handshake.
+    let lines: Vec<&str> = transcript.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == "<-  250-STARTTLS" || *l == "<-  250 STARTTLS"),
+        "EHLO did not announce STARTTLS:\n{transcript}"
+    );
+    let asked = lines
+        .iter()
+        .position(|l| *l == " -> STARTTLS")
+        .unwrap_or_else(|| panic!("swaks sent no STARTTLS:\n{transcript}"));
+    assert!(
+        lines
+            .get(asked + 1)
+            .is_some_and(|l| l.starts_with("<-  220 ")),
+        "STARTTLS was not answered 220:\n{transcript}"
+    );
     assert!(transcript.contains("TLS started"), "{transcript}");
     let delivered = wait_captured(&daemon.outbox(), 1);
     assert!(contains_ci(&delivered[0].1, "over TLS"));
