@@ -8,12 +8,9 @@ use std::process::Command;
 
 use common::*;
 
+/// `serve` that must refuse to start: a run past the deadline fails the test.
 fn serve(daemon: &Daemon) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
-        .args(["serve", "--config"])
-        .arg(&daemon.config)
-        .output()
-        .unwrap();
+    let out = daemon.cli(&["serve"]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -87,11 +84,9 @@ fn bad_configs_are_refused_naming_the_key_or_path() {
         assert!(!success && err.contains(expected), "check-config: {err}");
     }
     let missing = daemon.dir.path().join("nope.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
-        .args(["serve", "--config"])
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_anonrelay"));
+    command.args(["serve", "--config"]).arg(&missing);
+    let out = output_within_deadline(command, "anonrelay serve with a missing config");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
 }
