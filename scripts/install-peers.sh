@@ -15,11 +15,13 @@
 #                     and the partner's signer in the inbound-verification tests
 #   python3-prometheus-client
 #                     the Prometheus project's parser, for /metrics
+#   procps            `kill`, which the tests call to signal the daemon
+#                     (SIGHUP, SIGTERM); not in every minimal image
 # Idempotent: installs only what is missing (apt-get update only then), and
 # prints what it installed. Needs root, or sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl sqlite3 curl systemd)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl sqlite3 curl systemd procps)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

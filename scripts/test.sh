@@ -5,6 +5,9 @@
 # FUZZ_SECONDS=0 leaves it out and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# smtp-sink, postfix and postqueue live in /usr/sbin, which a non-root
+# user's PATH (and some CI images') leaves out.
+export PATH="$PATH:/usr/sbin:/sbin"
 bash scripts/install-peers.sh
 # The load tests hold thousands of sockets (tests/memory.rs: 5,000 idle
 # connections); take the hard limit, as a daemon's unit would (LimitNOFILE).

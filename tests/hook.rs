@@ -400,13 +400,8 @@ fn refuses_to_start_with_a_bad_token_file() {
     let _ = hook.port;
     let token_file = base.path().join("hook-token");
     let daemon = Daemon::configure(options);
-    let serve = || {
-        Command::new(env!("CARGO_BIN_EXE_anonrelay"))
-            .args(["serve", "--config"])
-            .arg(&daemon.config)
-            .output()
-            .unwrap()
-    };
+    // Each must be refused: a `serve` still running at the deadline fails.
+    let serve = || daemon.cli(&["serve"]);
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = serve();
     assert!(!out.status.success());
@@ -414,8 +409,10 @@ fn refuses_to_start_with_a_bad_token_file() {
     std::fs::write(&token_file, "\n").unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = serve();
+    assert!(!out.status.success(), "started with an empty token file");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is empty"));
     std::fs::remove_file(&token_file).unwrap();
     let out = serve();
+    assert!(!out.status.success(), "started without its token file");
     assert!(String::from_utf8_lossy(&out.stderr).contains("hook.token_file"));
 }

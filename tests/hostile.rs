@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -398,8 +398,13 @@ fn header_block_limit() {
 
 #[test]
 fn slow_clients_are_cut_off() {
-    let (daemon, conv) =
-        setup("command_timeout_secs = 1\ndata_timeout_secs = 1\nsession_timeout_secs = 3");
+    // Per-read timeouts of 3 s (a loaded machine's stall between two
+    // commands stays under them) and a session cap well above them.
+    const SESSION_CAP: Duration = Duration::from_secs(8);
+    let (daemon, conv) = setup(&format!(
+        "command_timeout_secs = 3\ndata_timeout_secs = 3\nsession_timeout_secs = {}",
+        SESSION_CAP.as_secs()
+    ));
     // Idle at the command prompt.
     let mut idle = Client::connect(&daemon);
     assert!(idle.reply().starts_with("421 4.4.2"));
@@ -408,17 +413,25 @@ fn slow_clients_are_cut_off() {
     stalled.start_transaction(&conv.alias_a);
     stalled.send(b"Subject: slow\r\n");
     assert!(stalled.reply().starts_with("421 4.4.2"));
-    // A trickle that beats every per-read timeout still hits the session cap.
+    // A trickle that beats every per-read timeout (a command every 0.5 s,
+    // far under 3 s) for up to 20 s still hits the session cap.
+    let started = Instant::now();
     let mut trickle = Client::connect(&daemon);
     let mut last = String::new();
-    for _ in 0..20 {
+    for _ in 0..40 {
         last = trickle.command("NOOP");
         if !last.starts_with("250") {
             break;
         }
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(500));
     }
     assert!(last.starts_with("421 4.4.2") || last == "EOF", "{last}");
+    // Cut off by the cap, not by a per-read timeout: not before the cap.
+    assert!(
+        started.elapsed() >= SESSION_CAP,
+        "the trickle was cut off after {:?}, before the session cap",
+        started.elapsed()
+    );
     assert!(captured(&daemon.outbox()).is_empty());
 }
 

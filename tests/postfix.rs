@@ -40,9 +40,25 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 ";
 
+/// Postfix's queue timing, fixed at start: a reload is asynchronous, so
+/// changing it afterwards races the old qmgr.
+/// Fast retries: a deferred message goes out again within seconds.
+const FAST_RETRIES: &str = "\
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+";
+/// Slow retries: a deferred message waits for an explicit flush.
+const SLOW_RETRIES: &str = "\
+queue_run_delay = 3600s
+minimal_backoff_time = 3600s
+maximal_backoff_time = 7200s
+";
+
 impl Postfix {
-    /// Starts Postfix with `relayhost` = anonrelay on `relay_port`.
-    fn start(base: &Path, relay_port: u16) -> Self {
+    /// Starts Postfix with `relayhost` = anonrelay on `relay_port` and the
+    /// given queue timing (`FAST_RETRIES` or `SLOW_RETRIES`).
+    fn start(base: &Path, relay_port: u16, retries: &str) -> Self {
         require("postfix", "postfix");
         assert!(
             is_root(),
@@ -85,10 +101,7 @@ alias_maps =
 alias_database =
 maillog_file = {base}/postfix.log
 maillog_file_prefixes = {base}
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-smtp_connect_timeout = 5s
+{retries}smtp_connect_timeout = 5s
 smtp_helo_timeout = 10s
 smtp_data_done_timeout = 30s
 smtputf8_enable = yes
@@ -176,7 +189,7 @@ fn postfix_delivers_to_three_aliases_through_the_one_recipient_split() {
                 .alias_a
         })
         .collect();
-    let postfix = Postfix::start(base.path(), daemon.port);
+    let postfix = Postfix::start(base.path(), daemon.port, FAST_RETRIES);
     let to: Vec<&str> = aliases.iter().map(String::as_str).collect();
     postfix.submit(&to, "to three aliases");
     let delivered = wait_captured(&daemon.outbox(), 3);
@@ -216,18 +229,8 @@ fn a_451_stays_in_postfix_deferred_queue_and_a_flush_delivers_once() {
     let upstream = AioUpstream::start(base.path(), &["--fail-data", "451", "--fail-count", "1"]);
     let daemon = Daemon::start(upstream.daemon_options(base.path()));
     let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
-    // Slow retries: only our flush may deliver it.
-    let postfix = Postfix::start(base.path(), daemon.port);
-    let main_cf = postfix.conf.join("main.cf");
-    let text = std::fs::read_to_string(&main_cf).unwrap();
-    std::fs::write(
-        &main_cf,
-        text.replace("queue_run_delay = 1s", "queue_run_delay = 3600s")
-            .replace("minimal_backoff_time = 1s", "minimal_backoff_time = 3600s")
-            .replace("maximal_backoff_time = 2s", "maximal_backoff_time = 7200s"),
-    )
-    .unwrap();
-    assert!(postfix.run("postfix", &["reload"]).0);
+    // Slow retries from the start: only our flush may deliver it.
+    let postfix = Postfix::start(base.path(), daemon.port, SLOW_RETRIES);
     postfix.submit(&[&conv.alias_a], "deferred once");
     eventually("the 451 in Postfix's log", || {
         postfix.log(base.path()).contains("451 4.3.0").then_some(())

@@ -163,15 +163,26 @@ fn logs_carry_no_ip_address_or_subject() {
         ("alice", "alice.logtest@a-mail.example"),
         ("bob", "bob.logtest@b-mail.example"),
     );
-    for (from, to) in [
-        ("bob.logtest@b-mail.example", conv.alias_a.as_str()),
-        ("mallory.logtest@evil.example", conv.alias_a.as_str()),
+    // Each send with the reply it must get: forwarded, a stranger writing
+    // to the alias, and relaying to a foreign domain.
+    for (from, to, expected) in [
+        (
+            "bob.logtest@b-mail.example",
+            conv.alias_a.as_str(),
+            "<-  250 2.0.0 Message accepted",
+        ),
+        (
+            "mallory.logtest@evil.example",
+            conv.alias_a.as_str(),
+            "<** 550 5.7.1",
+        ),
         (
             "bob.logtest@b-mail.example",
             "victim.logtest@elsewhere.example",
+            "<** 554 5.7.1",
         ),
     ] {
-        swaks(&[
+        let (ok, transcript) = swaks(&[
             "--server",
             &daemon.server(),
             "--ehlo",
@@ -185,6 +196,11 @@ fn logs_carry_no_ip_address_or_subject() {
             "--body",
             "x",
         ]);
+        assert!(
+            transcript.contains(expected),
+            "{from} to {to}: expected `{expected}`:\n{transcript}"
+        );
+        assert_eq!(ok, expected.starts_with("<-  250"), "{transcript}");
     }
     let message = serde_json::json!({
         "conversation_id": conv.id, "from_user": "alice", "subject": "hook-subject-logtest", "text": "hi"

@@ -8,12 +8,9 @@ use std::process::Command;
 
 use common::*;
 
+/// `serve` that must refuse to start: a run past the deadline fails the test.
 fn serve(daemon: &Daemon) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
-        .args(["serve", "--config"])
-        .arg(&daemon.config)
-        .output()
-        .unwrap();
+    let out = daemon.cli(&["serve"]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -87,11 +84,9 @@ fn bad_configs_are_refused_naming_the_key_or_path() {
         assert!(!success && err.contains(expected), "check-config: {err}");
     }
     let missing = daemon.dir.path().join("nope.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
-        .args(["serve", "--config"])
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_anonrelay"));
+    command.args(["serve", "--config"]).arg(&missing);
+    let out = output_within_deadline(command, "anonrelay serve with a missing config");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
 }
@@ -137,7 +132,25 @@ fn inbound_starttls_and_pipelining_with_swaks() {
         "over TLS",
     ]);
     assert!(ok, "{transcript}");
-    assert!(transcript.contains("STARTTLS"), "{transcript}");
+    // The server's side, not swaks's own `-> STARTTLS`: EHLO announces it,
+    // and the command is answered 220 before the handshake.
+    let lines: Vec<&str> = transcript.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == "<-  250-STARTTLS" || *l == "<-  250 STARTTLS"),
+        "EHLO did not announce STARTTLS:\n{transcript}"
+    );
+    let asked = lines
+        .iter()
+        .position(|l| *l == " -> STARTTLS")
+        .unwrap_or_else(|| panic!("swaks sent no STARTTLS:\n{transcript}"));
+    assert!(
+        lines
+            .get(asked + 1)
+            .is_some_and(|l| l.starts_with("<-  220 ")),
+        "STARTTLS was not answered 220:\n{transcript}"
+    );
     assert!(transcript.contains("TLS started"), "{transcript}");
     let delivered = wait_captured(&daemon.outbox(), 1);
     assert!(contains_ci(&delivered[0].1, "over TLS"));

@@ -100,6 +100,57 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// How long a command that must exit by itself (a refused `serve`, a CLI
+/// call) may run; only a bound on a hang, far above any real run.
+pub const EXIT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs `command` to its exit like `Command::output`, but one still running
+/// after `EXIT_DEADLINE` (e.g. `serve` that accepted a config it should have
+/// refused) is killed and fails the test instead of hanging it.
+pub fn output_within_deadline(mut command: Command, what: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    // Drained on their own threads, so a chatty child never blocks on a
+    // full pipe while we wait for it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + EXIT_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "{what} was still running after {EXIT_DEADLINE:?} and was killed; \
+                 it should have exited by itself. Its stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
 /// A child process killed when the test ends.
 pub struct Guard {
     pub child: Child,
@@ -277,14 +328,15 @@ path = "state/relay.db"
     }
 
     /// Runs an admin subcommand against this daemon's config.
+    /// Bounded by `EXIT_DEADLINE`: `serve` run here must be refused.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_anonrelay"));
+        command
             .args(args)
             .arg("--config")
             .arg(&self.config)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("run anonrelay")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        output_within_deadline(command, &format!("anonrelay {}", args.join(" ")))
     }
 
     pub fn conversation(&self, a: (&str, &str), b: (&str, &str)) -> Conversation {
@@ -646,8 +698,11 @@ impl Hook {
     ) -> (u16, String) {
         require("curl", "curl");
         let mut command = Command::new("curl");
+        // A bound on a hung hook: the test fails (status 0) instead of
+        // hanging; far above any answer's time, so speed is not tested.
         command
-            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .args(["-s", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}"])
+            .args(["-X", method])
             .arg(format!("http://127.0.0.1:{}{path}", self.port));
         if let Some(token) = token {
             command.args(["-H", &format!("Authorization: Bearer {token}")]);
