@@ -1,7 +1,8 @@
 //! Postfix as the real sending MTA: a throwaway instance (its own config and
 //! queue directories) relays to anonrelay. A message to three aliases
-//! arrives three times through the `452 4.5.3` split, and a `451` leaves the
-//! message in Postfix's deferred queue until a flush delivers it once.
+//! arrives three times through the `452 4.5.3` split, a `451` leaves the
+//! message in Postfix's deferred queue until a flush delivers it once, and
+//! a bounce Postfix makes itself comes back as one notice.
 
 mod common;
 
@@ -59,6 +60,13 @@ impl Postfix {
     /// Starts Postfix with `relayhost` = anonrelay on `relay_port` and the
     /// given queue timing (`FAST_RETRIES` or `SLOW_RETRIES`).
     fn start(base: &Path, relay_port: u16, retries: &str) -> Self {
+        let routing = format!("relayhost = [127.0.0.1]:{relay_port}\n");
+        Self::start_with(base, free_port(), &routing, retries)
+    }
+
+    /// Starts Postfix listening on `port`, with `routing` (main.cf lines
+    /// that say where mail goes) and the queue timing `retries`.
+    fn start_with(base: &Path, port: u16, routing: &str, retries: &str) -> Self {
         require("postfix", "postfix");
         assert!(
             is_root(),
@@ -79,7 +87,6 @@ impl Postfix {
             .status()
             .unwrap();
         assert!(chown.success(), "chown postfix {}", data.display());
-        let port = free_port();
         let main_cf = format!(
             "compatibility_level = 3.6
 queue_directory = {queue}
@@ -94,8 +101,7 @@ myorigin = postfix.test
 mydestination =
 relay_domains =
 mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{relay_port}
-smtp_tls_security_level = none
+{routing}smtp_tls_security_level = none
 smtpd_tls_security_level = none
 alias_maps =
 alias_database =
@@ -253,4 +259,115 @@ fn a_451_stays_in_postfix_deferred_queue_and_a_flush_delivers_once() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(captured(&upstream.dir).len(), 1, "delivered exactly once");
     assert_eq!(daemon.log_rows().len(), 1);
+}
+
+/// A bounce made by a real MTA, not a fixture: Postfix is anonrelay's
+/// upstream, the recipient's server (smtp-sink) refuses the forwarded
+/// message at RCPT, and Postfix's own bounce daemon sends its DSN to the
+/// VERP address. anonrelay turns it into one notice, sent back through
+/// Postfix to the sender's inbox (a second smtp-sink), that names only
+/// aliases: no real address of the recipient, no host of theirs.
+#[test]
+fn a_bounce_made_by_postfix_becomes_one_notice_naming_only_aliases() {
+    let base = tempfile::tempdir().unwrap();
+    let refusing = Sink::start(&base.path().join("recipient-mx"), &["-f", "RCPT"]);
+    let inbox = Sink::start(&base.path().join("sender-inbox"), &[]);
+    let postfix_port = free_port();
+    let mut daemon = Daemon::configure(DaemonOptions::upstream(&format!(
+        "smtp://127.0.0.1:{postfix_port}"
+    )));
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    let transport = base.path().join("transport");
+    std::fs::write(
+        &transport,
+        format!(
+            "relay.test smtp:[127.0.0.1]:{}\n\
+             a-mail.example smtp:[127.0.0.1]:{}\n\
+             b-mail.example smtp:[127.0.0.1]:{}\n",
+            daemon.port, refusing.port, inbox.port
+        ),
+    )
+    .unwrap();
+    let routing = format!("transport_maps = texthash:{}\n", transport.display());
+    let postfix = Postfix::start_with(base.path(), postfix_port, &routing, FAST_RETRIES);
+    daemon.spawn();
+
+    let (ok, transcript) = swaks(&[
+        "--server",
+        &daemon.server(),
+        "--from",
+        BOB,
+        "--to",
+        &conv.alias_a,
+        "--header",
+        "Subject: dinner on friday",
+        "--body",
+        "See you there.",
+    ]);
+    assert!(ok, "{transcript}");
+    let notices = eventually("the notice in the sender's inbox", || {
+        let dumps = inbox.dumps();
+        (!dumps.is_empty()).then_some(dumps)
+    });
+    let log = postfix.log(base.path());
+    assert!(
+        log.contains("status=bounced"),
+        "Postfix bounced the message itself:\n{log}"
+    );
+    eventually("Postfix's queue to drain", || {
+        postfix.queue_is_empty().then_some(())
+    });
+    assert_eq!(inbox.dumps().len(), 1, "one notice");
+    let dump = String::from_utf8_lossy(&notices[0]).into_owned();
+    assert!(
+        dump.contains(&format!("X-Rcpt-Args: <{BOB}>")),
+        "the notice goes to the sender:\n{dump}"
+    );
+    assert!(
+        dump.contains("X-Mail-Args: <>"),
+        "with the null sender:\n{dump}"
+    );
+    // What anonrelay wrote: the dump without smtp-sink's envelope lines and
+    // the Received fields Postfix and smtp-sink added on the way.
+    let notice = written_by_anonrelay(&dump);
+    assert!(
+        notice.contains("Subject: Undelivered: dinner on friday"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains(&format!("From: <{}>", conv.alias_a)),
+        "from the alias Bob wrote to:\n{notice}"
+    );
+    for secret in [
+        "alice@a-mail.example",
+        "a-mail.example",
+        "postfix.test",
+        "127.0.0.1",
+        "MAILER-DAEMON",
+        "smtp-sink",
+    ] {
+        assert!(
+            !notice.to_lowercase().contains(&secret.to_lowercase()),
+            "the notice shows {secret}:\n{notice}"
+        );
+    }
+    assert!(
+        daemon.log_rows().len() == 1,
+        "the forwarded message is logged once; the notice is no message between users"
+    );
+}
+
+/// An smtp-sink dump without its `X-…` envelope lines and the Received
+/// fields (with their folded lines) that the MTAs on the way put on top.
+fn written_by_anonrelay(dump: &str) -> String {
+    let mut lines = dump.split_inclusive('\n').peekable();
+    while let Some(line) = lines.peek() {
+        let folded = line.starts_with([' ', '\t']);
+        if line.starts_with("X-") || line.starts_with("Received:") || folded {
+            lines.next();
+        } else {
+            break;
+        }
+    }
+    lines.collect()
 }
