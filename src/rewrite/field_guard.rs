@@ -237,26 +237,21 @@ mod tests {
     /// what is written anew must not break out of the field.
     #[test]
     fn a_field_written_anew_cannot_inject_a_header() {
-        // "bob.real@sender-mail.example\r\nBcc: evil@x.example" in base64.
-        let raw = "Subject: =?UTF-8?B?Ym9iLnJlYWxAc2VuZGVyLW1haWwuZXhhbXBsZQ0KQmNjOiBldmlsQHguZXhhbXBsZQ==?=\r\n";
-        let out = guarded(raw).expect("changed");
-        let block = format!("{out}\r\n");
-        let parsed = MessageParser::new()
-            .parse_headers(block.as_bytes())
-            .unwrap();
-        assert_eq!(parsed.headers().len(), 1, "{out:?}");
-        assert!(parsed.header("Bcc").is_none(), "{out:?}");
-        assert!(!out.contains("sender-mail"), "{out:?}");
-        crate::rewrite::check_line_endings(out.as_bytes()).unwrap();
-        let raw = "Content-Type: text/plain; name=\"=?UTF-8?B?Ym9iLnJlYWxAc2VuZGVyLW1haWwuZXhhbXBsZQ0KQmNjOiBldmlsQHguZXhhbXBsZS50eHQ=?=\"\r\n";
-        let out = guarded(raw).expect("changed");
-        let block = format!("{out}\r\n");
-        let parsed = MessageParser::new()
-            .parse_headers(block.as_bytes())
-            .unwrap();
-        assert_eq!(parsed.headers().len(), 1, "{out:?}");
-        assert!(!out.contains("sender-mail"), "{out:?}");
-        crate::rewrite::check_line_endings(out.as_bytes()).unwrap();
+        // Both decode to "bob.real@sender-mail.example\r\nBcc: evil@x.example…".
+        for raw in [
+            "Subject: =?UTF-8?B?Ym9iLnJlYWxAc2VuZGVyLW1haWwuZXhhbXBsZQ0KQmNjOiBldmlsQHguZXhhbXBsZQ==?=\r\n",
+            "Content-Type: text/plain; name=\"=?UTF-8?B?Ym9iLnJlYWxAc2VuZGVyLW1haWwuZXhhbXBsZQ0KQmNjOiBldmlsQHguZXhhbXBsZS50eHQ=?=\"\r\n",
+        ] {
+            let out = guarded(raw).expect("changed");
+            let block = format!("{out}\r\n");
+            let parsed = MessageParser::new()
+                .parse_headers(block.as_bytes())
+                .unwrap();
+            assert_eq!(parsed.headers().len(), 1, "{out:?}");
+            assert!(parsed.header("Bcc").is_none(), "{out:?}");
+            assert!(!out.contains("sender-mail"), "{out:?}");
+            crate::rewrite::check_line_endings(out.as_bytes()).unwrap();
+        }
     }
 
     #[test]

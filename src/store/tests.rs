@@ -6,6 +6,18 @@ fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
     (dir, store)
 }
 
+/// The conversation between users a (alice@a.example) and b (bob@b.example).
+fn alice_and_bob(store: &Store) -> ConversationAliases {
+    store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap()
+        .0
+}
+
 fn person(id: &str, email: &str) -> Participant {
     Participant {
         user_id: UserId::parse(id).unwrap(),
@@ -64,13 +76,7 @@ fn conversations_are_idempotent_per_pair_in_either_order() {
 #[test]
 fn routes_point_at_owner_and_partner() {
     let (_dir, store) = temp_store();
-    let (conv, _) = store
-        .create_conversation(
-            &person("a", "alice@a.example"),
-            &person("b", "bob@b.example"),
-            1,
-        )
-        .unwrap();
+    let conv = alice_and_bob(&store);
     let route = store.route(&conv.alias_a).unwrap().unwrap();
     assert_eq!(route.owner_email, "alice@a.example");
     assert_eq!(route.partner_email, "bob@b.example");
@@ -135,13 +141,7 @@ fn changed_email_is_updated() {
 #[test]
 fn deleting_a_user_blanks_their_aliases_in_the_log() {
     let (_dir, store) = temp_store();
-    let (conv, _) = store
-        .create_conversation(
-            &person("a", "alice@a.example"),
-            &person("b", "bob@b.example"),
-            1,
-        )
-        .unwrap();
+    let conv = alice_and_bob(&store);
     let row = |sender: &str, recipient: &str, alias: &str| LogEntry {
         sent_at: 42,
         sender_id: Some(sender.into()),

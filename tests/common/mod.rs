@@ -396,6 +396,14 @@ path = "state/relay.db"
 }
 
 /// Runs swaks; returns (exit ok, transcript).
+/// One plain message from `from` to `to` through swaks; fails the test
+/// unless swaks reports success. Returns the transcript.
+pub fn swaks_send(daemon: &Daemon, from: &str, to: &str) -> String {
+    let (ok, transcript) = swaks(&["--server", &daemon.server(), "--from", from, "--to", to]);
+    assert!(ok, "swaks {from} -> {to}:\n{transcript}");
+    transcript
+}
+
 pub fn swaks(args: &[&str]) -> (bool, String) {
     require("swaks", "swaks");
     let out = Command::new("swaks")
