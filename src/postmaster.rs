@@ -15,16 +15,15 @@ use mail_builder::MessageBuilder;
 use crate::rewrite::clean_subject;
 
 /// Local parts on the alias domain that reach the operator.
-pub const LOCAL_PARTS: [&str; 2] = ["postmaster", "abuse"];
+const LOCAL_PARTS: [&str; 2] = ["postmaster", "abuse"];
 
 /// Longest original subject quoted in the wrapper's subject.
 const MAX_SUBJECT_CHARS: usize = 200;
 
-/// Is this RCPT path the operator's? `postmaster` without a domain
-/// (RFC 5321 4.5.1) or a local part of [`LOCAL_PARTS`] on the alias domain
-/// (already lowercased by the caller).
-pub fn is_operator_local_part(local: &str) -> bool {
-    LOCAL_PARTS.contains(&local)
+/// The operator's local part this (lowercased) local part on the alias
+/// domain names, if any: one of [`LOCAL_PARTS`].
+pub fn operator_local_part(local: &str) -> Option<&'static str> {
+    LOCAL_PARTS.into_iter().find(|part| *part == local)
 }
 
 pub struct Wrapper<'a> {
@@ -150,10 +149,16 @@ Please look into this.\r\n";
     #[test]
     fn only_postmaster_and_abuse_are_the_operators() {
         for local in ["postmaster", "abuse"] {
-            assert!(is_operator_local_part(local));
+            assert_eq!(operator_local_part(local), Some(local));
         }
-        for local in ["post", "hostmaster", "postmaster2", "abcdefgh12345678"] {
-            assert!(!is_operator_local_part(local));
+        for local in [
+            "post",
+            "hostmaster",
+            "postmaster2",
+            "Abuse",
+            "abcdefgh12345678",
+        ] {
+            assert_eq!(operator_local_part(local), None);
         }
         let wrapped = wrap(&wrapper(None), ORIGINAL).unwrap();
         let message = MessageParser::default().parse(&wrapped).unwrap();

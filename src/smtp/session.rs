@@ -491,7 +491,7 @@ impl<'a> Session<'a> {
         {
             return Reply::ONE_RECIPIENT;
         }
-        if let Some(operator) = postmaster::LOCAL_PARTS.into_iter().find(|p| *p == local) {
+        if let Some(operator) = postmaster::operator_local_part(&local) {
             return self.admit_operator(operator);
         }
         if local.starts_with(VERP_PREFIX) {
