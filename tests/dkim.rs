@@ -13,8 +13,7 @@ use std::process::Command;
 
 use anonrelay::compose::{compose, Draft};
 use anonrelay::dkim::{DnsRecord, KeyAlgorithm, Signer};
-use anonrelay::rewrite::{self, Context};
-use anonrelay::tokens::ServerSecret;
+use anonrelay::rewrite;
 use common::*;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
@@ -176,24 +175,7 @@ fn rsa_signer(dir: &Path) -> Signer {
 
 /// The rewrite of `raw` as the relay does it for a message from `sender`.
 fn forwarded(raw: &[u8], sender: &str) -> Vec<u8> {
-    let cipher = ServerSecret::from_bytes([5; 32]).message_id_cipher();
-    let inspected = rewrite::inspect(raw).unwrap();
-    rewrite::rewrite(
-        &inspected,
-        &Context {
-            alias_domain: ALIAS_DOMAIN,
-            hostname: "mx.relay.test",
-            conversation_id: "conv",
-            from_alias: "bbbbbbbbbbbbbbbbbbbb",
-            from_display_name: Some("Night Owl"),
-            to_alias: "aaaaaaaaaaaaaaaaaaaa",
-            cipher: &cipher,
-            now: 1_800_000_000,
-            trace_id: "t",
-            sender_address: sender,
-        },
-    )
-    .expect("the fixture rewrites")
+    rewrite_in_process(raw, sender, Some("Night Owl")).expect("the fixture rewrites")
 }
 
 fn composed() -> Vec<u8> {

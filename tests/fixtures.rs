@@ -11,8 +11,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use anonrelay::rewrite::{self, inspect, Context};
-use anonrelay::tokens::ServerSecret;
+use anonrelay::rewrite;
 use common::mime_check::{decode, python_structures, shows, structure, unresolved_cid_references};
 use common::*;
 
@@ -162,23 +161,7 @@ fn forward_in_process(fixture: &Fixture, raw: &[u8]) -> Vec<u8> {
 }
 
 fn try_forward(fixture: &Fixture, raw: &[u8]) -> Result<Vec<u8>, rewrite::RewriteError> {
-    let cipher = ServerSecret::from_bytes([5; 32]).message_id_cipher();
-    let inspected = inspect(raw)?;
-    rewrite::rewrite(
-        &inspected,
-        &Context {
-            alias_domain: ALIAS_DOMAIN,
-            hostname: "mx.relay.test",
-            conversation_id: "conv",
-            from_alias: "bbbbbbbbbbbbbbbbbbbb",
-            sender_address: &fixture.sender,
-            from_display_name: None,
-            to_alias: "aaaaaaaaaaaaaaaaaaaa",
-            cipher: &cipher,
-            now: 1_800_000_000,
-            trace_id: "t",
-        },
-    )
+    rewrite_in_process(raw, &fixture.sender, None)
 }
 
 #[test]

@@ -738,3 +738,30 @@ impl Hook {
         )
     }
 }
+
+/// The rewrite step alone, as the relay calls it for a message from
+/// `sender` (fixed aliases, secret and clock, so outputs are comparable).
+pub fn rewrite_in_process(
+    raw: &[u8],
+    sender: &str,
+    display_name: Option<&str>,
+) -> Result<Vec<u8>, anonrelay::rewrite::RewriteError> {
+    use anonrelay::rewrite::{self, Context};
+    let cipher = anonrelay::tokens::ServerSecret::from_bytes([5; 32]).message_id_cipher();
+    let inspected = rewrite::inspect(raw)?;
+    rewrite::rewrite(
+        &inspected,
+        &Context {
+            alias_domain: ALIAS_DOMAIN,
+            hostname: "mx.relay.test",
+            conversation_id: "conv",
+            from_alias: "bbbbbbbbbbbbbbbbbbbb",
+            sender_address: sender,
+            from_display_name: display_name,
+            to_alias: "aaaaaaaaaaaaaaaaaaaa",
+            cipher: &cipher,
+            now: 1_800_000_000,
+            trace_id: "t",
+        },
+    )
+}
