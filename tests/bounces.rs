@@ -48,18 +48,13 @@ fn setup_with(sections: &str) -> Setup {
     options.extra_sections = sections.to_owned();
     let daemon = Daemon::start(options);
     let conv = daemon.conversation(ALICE, BOB);
-    let (ok, transcript) = swaks(&[
-        "--server",
+    let (ok, transcript) = swaks_message(
         &daemon.server(),
-        "--from",
         BOB.1,
-        "--to",
         &conv.alias_a,
-        "--header",
-        &format!("Subject: {SUBJECT}"),
-        "--body",
+        SUBJECT,
         "Hi Alice, are we still on for Friday?",
-    ]);
+    );
     assert!(ok, "{transcript}");
     let forwarded = wait_captured(&upstream.dir, 1);
     let verp = forwarded[0].0["mail_from"].as_str().unwrap().to_owned();

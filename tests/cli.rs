@@ -26,18 +26,13 @@ fn admin_commands_for_privacy_requests() {
         (conv.alias_b.as_str(), conv.alias_a.as_str())
     );
 
-    let (ok, transcript) = swaks(&[
-        "--server",
+    let (ok, transcript) = swaks_message(
         &daemon.server(),
-        "--from",
         "bob@b-mail.example",
-        "--to",
         &conv.alias_a,
-        "--header",
-        "Subject: legal test",
-        "--body",
+        "legal test",
         "x",
-    ]);
+    );
     assert!(ok, "{transcript}");
 
     let log = daemon.cli(&["log", "--user", "alice"]);

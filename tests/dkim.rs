@@ -383,18 +383,13 @@ fn daemon_signs_forwarded_and_composed_mail(algorithm: KeyAlgorithm) {
     let bob = "bob.real@b-mail.example";
     let conv = daemon.conversation(("alice", alice), ("bob", bob));
     // Forwarded: Bob writes to Alice's alias over SMTP.
-    let (ok, transcript) = swaks(&[
-        "--server",
+    let (ok, transcript) = swaks_message(
         &daemon.server(),
-        "--from",
         bob,
-        "--to",
         &conv.alias_a,
-        "--header",
-        "Subject: signed on the way",
-        "--body",
+        "signed on the way",
         "Hello Alice\r\n.leading dot\r\n",
-    ]);
+    );
     assert!(ok, "{transcript}");
     wait_captured(&upstream.dir, 1);
     // Composed: Alice writes to Bob through the hook.

@@ -274,18 +274,13 @@ fn upstream_faults_from_smtp_sink_map_to_the_right_replies_and_log_nothing() {
     )));
     let conv = daemon.conversation(ALICE, BOB);
     let send = || {
-        swaks(&[
-            "--server",
+        swaks_message(
             &daemon.server(),
-            "--from",
             BOB.1,
-            "--to",
             &conv.alias_a,
-            "--header",
-            "Subject: fault test",
-            "--body",
+            "fault test",
             "retry me",
-        ])
+        )
     };
 
     // smtp-sink's own reply to a fault at end of data is `450 4.3.0 Error:

@@ -54,18 +54,13 @@ fn front_end_conversation_end_to_end_then_user_deletion() {
     assert!(!contains_ci(mail, ALICE_EMAIL) && !contains_ci(mail, "a-mail.example"));
 
     // Bob replies over SMTP to Alice's alias; Alice receives it from Bob's alias.
-    let (ok, transcript) = swaks(&[
-        "--server",
+    let (ok, transcript) = swaks_message(
         &daemon.server(),
-        "--from",
         BOB_EMAIL,
-        "--to",
         &alias_a,
-        "--header",
-        "Subject: Re: Hello from the site",
-        "--body",
+        "Re: Hello from the site",
         "Hi Alice",
-    ]);
+    );
     assert!(ok, "{transcript}");
     let both = wait_captured(&upstream.dir, 2);
     let (envelope, reply) = &both[1];

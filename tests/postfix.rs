@@ -341,18 +341,13 @@ fn a_bounce_made_by_postfix_becomes_one_notice_naming_only_aliases() {
     let postfix = Postfix::start_with(turn, base.path(), postfix_port, &routing, FAST_RETRIES);
     daemon.spawn();
 
-    let (ok, transcript) = swaks(&[
-        "--server",
+    let (ok, transcript) = swaks_message(
         &daemon.server(),
-        "--from",
         BOB,
-        "--to",
         &conv.alias_a,
-        "--header",
-        "Subject: dinner on friday",
-        "--body",
+        "dinner on friday",
         "See you there.",
-    ]);
+    );
     assert!(ok, "{transcript}");
     let notices = eventually("the notice in the sender's inbox", || {
         let dumps = inbox.dumps();

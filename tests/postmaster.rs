@@ -20,18 +20,13 @@ fn postmaster_and_abuse_mail_reaches_the_operator_wrapped() {
     let daemon = Daemon::start(options);
 
     for to in ["postmaster@relay.test", "Abuse@relay.test"] {
-        let (ok, transcript) = swaks(&[
-            "--server",
+        let (ok, transcript) = swaks_message(
             &daemon.server(),
-            "--from",
             "desk@isp.example",
-            "--to",
             to,
-            "--header",
-            "Subject: Spam from one of your addresses",
-            "--body",
+            "Spam from one of your addresses",
             COMPLAINT_MARKER,
-        ]);
+        );
         assert!(ok, "{to}: {transcript}");
     }
     // Bare `postmaster`, without a domain, is taken too.

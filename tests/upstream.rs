@@ -14,18 +14,7 @@ const ALICE: (&str, &str) = ("alice", "alice@a-mail.example");
 const BOB: (&str, &str) = ("bob", "bob@b-mail.example");
 
 fn send(daemon: &Daemon, alias: &str, subject: &str) -> (bool, String) {
-    swaks(&[
-        "--server",
-        &daemon.server(),
-        "--from",
-        BOB.1,
-        "--to",
-        alias,
-        "--header",
-        &format!("Subject: {subject}"),
-        "--body",
-        "hello",
-    ])
+    swaks_message(&daemon.server(), BOB.1, alias, subject, "hello")
 }
 
 #[test]

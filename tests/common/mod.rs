@@ -404,6 +404,21 @@ pub fn swaks_send(daemon: &Daemon, from: &str, to: &str) -> String {
     transcript
 }
 
+/// A message with `subject` and `body` from `from` to `to` through swaks
+/// at `server`; swaks's success and its transcript.
+pub fn swaks_message(
+    server: &str,
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> (bool, String) {
+    let subject = format!("Subject: {subject}");
+    swaks(&[
+        "--server", server, "--from", from, "--to", to, "--header", &subject, "--body", body,
+    ])
+}
+
 pub fn swaks(args: &[&str]) -> (bool, String) {
     require("swaks", "swaks");
     let out = Command::new("swaks")
