@@ -15,8 +15,8 @@ use crate::rewrite::clean_subject;
 
 /// Parts looked at at most: a DSN has three.
 const MAX_PARTS: usize = 64;
-/// Longest subject quoted in a notice.
-const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest subject quoted in a notice (or in a wrapper to the operator).
+pub const MAX_QUOTED_SUBJECT_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BounceClass {
@@ -71,7 +71,7 @@ pub fn read_report(raw: &[u8]) -> Option<DeliveryReport> {
                 subject = subject.or_else(|| {
                     part.message()?
                         .subject()
-                        .map(|subject| clean_subject(subject, MAX_SUBJECT_CHARS))
+                        .map(|subject| clean_subject(subject, MAX_QUOTED_SUBJECT_CHARS))
                 });
             }
             ("text", "rfc822-headers") => {
@@ -79,7 +79,7 @@ pub fn read_report(raw: &[u8]) -> Option<DeliveryReport> {
                     MessageParser::new()
                         .parse_headers(part.contents())?
                         .subject()
-                        .map(|subject| clean_subject(subject, MAX_SUBJECT_CHARS))
+                        .map(|subject| clean_subject(subject, MAX_QUOTED_SUBJECT_CHARS))
                 });
             }
             _ => {}

@@ -234,6 +234,11 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// The database this section names, with its durability.
+    pub fn open(&self) -> Result<std::sync::Arc<crate::store::Store>, crate::store::StoreError> {
+        crate::store::Store::open_with(&self.path, self.synchronous)
+    }
+
     pub fn secret_path(&self) -> PathBuf {
         match &self.secret_file {
             Some(path) => path.clone(),

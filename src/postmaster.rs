@@ -12,13 +12,11 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
 
+use crate::bounce::MAX_QUOTED_SUBJECT_CHARS;
 use crate::rewrite::clean_subject;
 
 /// Local parts on the alias domain that reach the operator.
 const LOCAL_PARTS: [&str; 2] = ["postmaster", "abuse"];
-
-/// Longest original subject quoted in the wrapper's subject.
-const MAX_SUBJECT_CHARS: usize = 200;
 
 /// The operator's local part this (lowercased) local part on the alias
 /// domain names, if any: one of [`LOCAL_PARTS`].
@@ -43,7 +41,7 @@ pub fn wrap(wrapper: &Wrapper<'_>, original: &[u8]) -> Option<Vec<u8>> {
     let sent_to = format!("{}@{}", wrapper.sent_to, wrapper.alias_domain);
     let subject = match wrapper
         .subject
-        .map(|s| clean_subject(s, MAX_SUBJECT_CHARS))
+        .map(|s| clean_subject(s, MAX_QUOTED_SUBJECT_CHARS))
         .filter(|s| !s.is_empty())
     {
         Some(original) => format!("[{sent_to}] {original}"),

@@ -176,10 +176,7 @@ impl Relay {
             }
             Err(err) => {
                 tracing::warn!(to = %sent_to, error = %err, "upstream did not accept a message to the operator");
-                match err {
-                    DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
-                    DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
-                }
+                upstream_refusal(&err)
             }
         }
     }
@@ -314,10 +311,7 @@ impl Relay {
             .await
         {
             tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
-            return match err {
-                DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
-                DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
-            };
+            return upstream_refusal(&err);
         }
         tracing::info!(alias = %route.alias, conversation = %route.conversation_id, trace = %trace_id, "message forwarded");
         Reply::DELIVERED
@@ -437,10 +431,7 @@ impl Relay {
             }
             Err(err) => {
                 tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept a bounce notice");
-                match err {
-                    DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
-                    DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
-                }
+                upstream_refusal(&err)
             }
         }
     }
@@ -496,6 +487,15 @@ impl Relay {
 
     pub fn message_id_cipher(&self) -> &MessageIdCipher {
         &self.cipher
+    }
+}
+
+/// The final reply to DATA when the upstream did not take the message:
+/// the sending MTA retries a temporary failure, a permanent one bounces.
+fn upstream_refusal(err: &DeliveryError) -> Reply {
+    match err {
+        DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
+        DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
     }
 }
 

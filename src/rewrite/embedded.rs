@@ -22,8 +22,10 @@ fn writable(address: &str) -> bool {
             .all(|c| !c.is_control() && !c.is_whitespace() && !"<>()[],;:\\\"".contains(c))
 }
 
-fn same_address(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+/// `address` is the sender's: compared as the relay compares addresses
+/// (`real` is stored normalized), not by Unicode lowercasing.
+fn same_address(address: &str, real: &str) -> bool {
+    crate::address::EmailAddress::parse(address).is_ok_and(|parsed| parsed.as_str() == real)
 }
 
 fn push_addresses(

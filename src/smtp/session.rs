@@ -424,21 +424,15 @@ impl<'a> Session<'a> {
                 return Reply::LOCAL_ERROR;
             }
         };
-        if !self
-            .limits
-            .alias_messages
-            .try_take(&route.alias, Instant::now())
-        {
-            return Reply::RATE_LIMITED;
-        }
-        let Some(transaction) = &mut self.transaction else {
+        let Some(transaction) = &self.transaction else {
             return Reply::NEED_MAIL;
         };
-        transaction.recipient = Some(Recipient::Conversation(match kind {
+        let rate_key = route.alias.clone();
+        let accepted = match kind {
             RecipientKind::Alias => self.relay.accept(route, transaction.sender.as_deref()),
             RecipientKind::Bounce => self.relay.accept_bounce(route),
-        }));
-        Reply::RECIPIENT_OK
+        };
+        self.take_recipient(rate_key, Recipient::Conversation(accepted))
     }
 
     /// RCPT to postmaster@ or abuse@ (RFC 5321 4.5.1, RFC 2142): taken when
@@ -448,17 +442,24 @@ impl<'a> Session<'a> {
         if !self.relay.accepts_postmaster_mail() {
             return Reply::NO_SUCH_RECIPIENT;
         }
+        self.take_recipient(local_part.to_owned(), Recipient::Operator(local_part))
+    }
+
+    /// The common end of an accepted RCPT: the per-alias rate (bounce
+    /// addresses share their alias's: they are visible to the recipient as
+    /// Return-Path), then the transaction's one recipient.
+    fn take_recipient(&mut self, rate_key: String, recipient: Recipient) -> Reply {
         if !self
             .limits
             .alias_messages
-            .try_take(&local_part.to_owned(), Instant::now())
+            .try_take(&rate_key, Instant::now())
         {
             return Reply::RATE_LIMITED;
         }
         let Some(transaction) = &mut self.transaction else {
             return Reply::NEED_MAIL;
         };
-        transaction.recipient = Some(Recipient::Operator(local_part));
+        transaction.recipient = Some(recipient);
         Reply::RECIPIENT_OK
     }
 
