@@ -15,6 +15,7 @@ mod field_guard;
 mod headers;
 mod matcher;
 mod mime;
+pub mod scrub;
 mod threading;
 mod transfer;
 
