@@ -47,6 +47,19 @@ pub struct Config {
     pub verify: crate::verify::VerifyConfig,
     #[serde(default)]
     pub bounces: BouncesConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// `[privacy]`: what the rebuild forwards of what could reach the sender.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// HTML that makes the reader's client load from a host the sender
+    /// chose (tracking pixels, remote images and styles): `block`
+    /// (default) removes it, `keep` forwards it.
+    #[serde(default)]
+    pub remote_content: crate::rewrite::RemoteContent,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +75,7 @@ impl Config {
     /// What the relay forwards, from `[smtp]` and `[bounces]`.
     pub fn relay_policy(&self) -> crate::relay::RelayPolicy {
         crate::relay::RelayPolicy {
+            remote_content: self.privacy.remote_content,
             auto_replies: self.smtp.auto_replies,
             disable_after_hard_bounces: self.bounces.disable_after,
         }
@@ -441,17 +455,17 @@ impl Config {
                 "must be at least 1024",
             ));
         }
-        // A message is held twice while it is forwarded (received and rewritten).
-        // The received message plus its rewritten copy, plus a budget step.
+        // The received message, the rewrite's working copies and its output
+        // (rewrite::memory_needed), plus a budget step.
         let held_while_forwarding = self
             .smtp
             .max_message_bytes
-            .saturating_add(crate::rewrite::max_output_len(self.smtp.max_message_bytes))
+            .saturating_add(crate::rewrite::memory_needed(self.smtp.max_message_bytes))
             .saturating_add(64 * 1024);
         if limits.max_buffered_bytes < held_while_forwarding {
             return Err(invalid(
                 "smtp.limits.max_buffered_bytes",
-                "must be at least 2.125 × smtp.max_message_bytes + 96 KiB (the message and its rewritten copy), or a message at the size limit could never be forwarded",
+                "must be at least 5.375 × smtp.max_message_bytes + 410 KiB (the message, the rewrite's working copies and its output), or a message at the size limit could never be forwarded",
             ));
         }
         let timeouts = [

@@ -44,6 +44,8 @@ pub struct Relay {
 /// Admin choices about what the relay forwards (`relay.toml`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayPolicy {
+    /// `privacy.remote_content`: what HTML may make the reader's client load.
+    pub remote_content: rewrite::RemoteContent,
     /// `smtp.auto_replies`: forward auto-replies (rewritten like any
     /// message) or accept and drop them.
     pub auto_replies: AutoReplies,
@@ -289,11 +291,17 @@ impl Relay {
             cipher: &self.cipher,
             now,
             trace_id: &trace_id,
+            client_ip: Some(client.ip),
+            client_host: Some(client.helo).filter(|helo| !helo.is_empty()),
+            remote_content: self.policy.remote_content,
         };
         // The body guard may decode, search and re-encode megabytes.
         let rewritten = cpu_heavy(|| rewrite::rewrite(&inspected, &context));
-        let forwarded = match rewritten {
-            Ok(forwarded) => forwarded,
+        let rewrite::Rewritten {
+            message: forwarded,
+            subject,
+        } = match rewritten {
+            Ok(rewritten) => rewritten,
             Err(err) => {
                 tracing::info!(alias = %route.alias, reason = %err, "message refused");
                 return refusal(&err);
@@ -304,7 +312,9 @@ impl Relay {
             sender_id: Some(route.partner_id.clone()),
             recipient_id: Some(route.owner_id.clone()),
             alias: route.alias.clone(),
-            subject: inspected.subject.clone(),
+            // What the recipient got: the log holds nothing the forwarded
+            // copy did not (promise 1 holds in exports and disclosures too).
+            subject,
         };
         if let Err(err) = self
             .deliver_and_log(&route.alias, &route.owner_email, forwarded, entry)
@@ -506,6 +516,7 @@ fn refusal(err: &RewriteError) -> Reply {
         RewriteError::MalformedHeader => Reply::MALFORMED_HEADER,
         RewriteError::SeveralFrom | RewriteError::BadFrom => Reply::BAD_FROM,
         RewriteError::TooComplex => Reply::TOO_COMPLEX,
+        RewriteError::UnreadableSmime => Reply::UNREADABLE_SMIME,
     }
 }
 

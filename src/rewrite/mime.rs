@@ -2,8 +2,6 @@
 //! block and body, a multipart body's parts. Lenient (inner parts of real
 //! mail are often sloppy) and linear: each call scans its bytes once.
 
-use mail_parser::{MessageParser, MimeHeaders};
-
 /// Offset of an entity's body: after the first empty line, or the end when
 /// there is none (then it is all header).
 pub fn body_start(entity: &[u8]) -> usize {
@@ -62,90 +60,6 @@ pub fn loose_fields(header_block: &[u8]) -> Vec<LooseField<'_>> {
         pos = line_end;
     }
     fields
-}
-
-/// What the guard needs from an entity's header block.
-#[derive(Debug, Default)]
-pub struct EntityInfo {
-    /// Lowercase `type/subtype`, empty when absent or unparsable.
-    pub content_type: String,
-    pub boundary: Option<String>,
-    pub charset: Option<String>,
-    pub transfer_encoding: Option<String>,
-    /// Content-Disposition says `attachment`.
-    pub attachment: bool,
-}
-
-impl EntityInfo {
-    /// Reads the first field of each name, as Python's `email` and most
-    /// clients do (mail-parser alone would take the last).
-    pub fn parse(header_block: &[u8]) -> Self {
-        // Only the fields read below are kept, so the de-duplication scans
-        // at most three: a part header may hold millions of other names.
-        const READ: [&str; 3] = [
-            "Content-Type",
-            "Content-Transfer-Encoding",
-            "Content-Disposition",
-        ];
-        let mut first_fields: Vec<LooseField<'_>> = Vec::new();
-        for field in loose_fields(header_block) {
-            let Some(name) = field.name else { continue };
-            let name = name.trim();
-            if READ.iter().any(|read| field.is(read))
-                && !first_fields.iter().any(|seen| seen.is(name))
-            {
-                first_fields.push(field);
-            }
-        }
-        let mut block: Vec<u8> = first_fields
-            .iter()
-            .flat_map(|f| f.raw.iter().copied())
-            .collect();
-        if !block.is_empty() && !block.ends_with(b"\r\n") {
-            block.extend_from_slice(b"\r\n");
-        }
-        block.extend_from_slice(b"\r\n");
-        let Some(headers) = MessageParser::new().parse_headers(&block) else {
-            return Self::default();
-        };
-        let content_type = headers.content_type();
-        let attribute = |name: &str| {
-            content_type
-                .and_then(|ct| ct.attribute(name))
-                .map(str::to_owned)
-        };
-        Self {
-            content_type: content_type
-                .map(|ct| {
-                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default())
-                        .to_ascii_lowercase()
-                })
-                .unwrap_or_default(),
-            boundary: attribute("boundary").filter(|b| !b.is_empty()),
-            charset: attribute("charset"),
-            transfer_encoding: headers.content_transfer_encoding().map(str::to_owned),
-            attachment: headers
-                .content_disposition()
-                .is_some_and(|cd| cd.is_attachment()),
-        }
-    }
-
-    pub fn is_multipart(&self) -> bool {
-        self.content_type.starts_with("multipart/")
-    }
-
-    pub fn is_message(&self) -> bool {
-        matches!(
-            self.content_type.as_str(),
-            "message/rfc822" | "message/global"
-        )
-    }
-
-    /// Text a client shows: text/* (or no type: RFC 2045's default) that
-    /// is not an attachment.
-    pub fn is_shown_text(&self) -> bool {
-        !self.attachment && (self.content_type.is_empty() || self.content_type.starts_with("text/"))
-    }
 }
 
 /// A multipart body cut at its delimiter lines. Ranges are into the body;
@@ -212,23 +126,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn many_distinct_header_names_are_read_in_one_pass() {
-        // The de-duplication once compared every name with every other:
-        // 200,000 names made that 2 x 10^10 comparisons.
-        let mut block: Vec<u8> = (0..200_000)
-            .flat_map(|i| format!("x{i}: v\r\n").into_bytes())
-            .collect();
-        block.extend_from_slice(b"Content-Type: text/plain; charset=iso-8859-1\r\n");
-        block.extend_from_slice(b"content-type: text/html\r\n");
-        let info = EntityInfo::parse(&block);
-        assert_eq!(
-            info.content_type, "text/plain",
-            "the first Content-Type wins"
-        );
-        assert_eq!(info.charset.as_deref(), Some("iso-8859-1"));
-    }
-
-    #[test]
     fn splits_parts_preamble_and_epilogue() {
         let body = b"pre\r\n--b\r\nA: 1\r\n\r\none\r\n--b  \r\n\r\ntwo\r\n--b--\r\nepi\r\n";
         let split = split_multipart(body, "b").unwrap();
@@ -248,34 +145,6 @@ mod tests {
         assert!(split_multipart(b"no delimiter\r\n", "b").is_none());
         let empty = split_multipart(b"--b\r\n--b--", "b").unwrap();
         assert_eq!(empty.parts, vec![5..5]);
-    }
-
-    #[test]
-    fn entity_info_from_headers() {
-        let info = EntityInfo::parse(
-            b"Content-Type: Text/Plain; charset=\"ISO-8859-1\"\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n",
-        );
-        assert_eq!(info.content_type, "text/plain");
-        assert_eq!(info.charset.as_deref(), Some("ISO-8859-1"));
-        assert!(info
-            .transfer_encoding
-            .as_deref()
-            .unwrap()
-            .eq_ignore_ascii_case("quoted-printable"));
-        assert!(info.is_shown_text());
-        let info =
-            EntityInfo::parse(b"Content-Type: multipart/mixed;\r\n boundary=\"x y\"\r\n\r\n");
-        assert!(info.is_multipart());
-        assert_eq!(info.boundary.as_deref(), Some("x y"));
-        let info = EntityInfo::parse(b"Content-Disposition: attachment\r\n\r\n");
-        assert!(!info.is_shown_text());
-        assert!(EntityInfo::parse(b"\r\n").content_type.is_empty());
-        let info =
-            EntityInfo::parse(b"Content-Type: text/plain\r\nContent-Type: application/pdf\r\n\r\n");
-        assert_eq!(info.content_type, "text/plain", "the first field counts");
-        assert_eq!(body_start(b"A: b\r\n\r\nbody"), 8);
-        assert_eq!(body_start(b"\r\nbody"), 2);
-        assert_eq!(body_start(b"A: b\r\n"), 6);
     }
 
     #[test]

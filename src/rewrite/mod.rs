@@ -2,30 +2,36 @@
 //!
 //! Pure functions with no I/O, so every fixture can be checked without
 //! sockets. [`inspect`] reads what routing needs (the From address and the
-//! subject); [`rewrite`] applies the header policy of DESIGN.md: an
-//! allowlist, our own From/To, tokenized threading ids and one trace header;
-//! the body guard ([`body`]) replaces the sender's real address in shown
-//! text and sanitizes forwarded messages; a body it does not change is
-//! copied byte for byte.
+//! subject); [`rewrite`] rebuilds the message: the sender's MIME tree is
+//! read ([`tree`]) and a new one written ([`build`]) under the allowlists
+//! of [`policy`], every text through its format's scrubber ([`scrub`]).
+//! Every byte of the result is written by the relay, a value that passed a
+//! named scrubber, or the decoded content of an attachment.
 
-pub mod body;
-mod content_id;
-mod embedded;
-mod field_guard;
+mod build;
+pub mod charset;
+pub mod cms;
 mod headers;
-mod matcher;
 mod mime;
+pub mod policy;
 pub mod scrub;
 mod threading;
 mod transfer;
+mod tree;
 
 pub use headers::{check_line_endings, Field};
+pub use policy::is_forwarded_header;
+pub use scrub::html::RemoteContent;
 pub use threading::{message_ids, IdMapper};
 
 use mail_builder::headers::date::Date;
 use mail_parser::MessageParser;
 
 use crate::tokens::MessageIdCipher;
+use build::{Rebuild, Writer};
+use policy::FieldRule;
+use scrub::{Identity, Scrubber};
+use tree::{Budget, PartHeader, Reader};
 
 /// Default header block limit: Postfix's default `header_size_limit`.
 pub const MAX_HEADER_BYTES: usize = 102_400;
@@ -48,40 +54,10 @@ pub enum RewriteError {
     /// [`max_output_len`].
     #[error("message is too complex to check and rewrite within the relay's limits")]
     TooComplex,
-}
-
-/// Headers the rewrite writes itself.
-pub const WRITTEN: &[&str] = &[
-    "Received",
-    "From",
-    "To",
-    "Date",
-    "Message-ID",
-    "In-Reply-To",
-    "References",
-];
-
-/// Headers copied unchanged (first occurrence only). Everything not listed
-/// here, nor written by us, is dropped.
-pub const KEPT: &[&str] = &[
-    "Subject",
-    "MIME-Version",
-    "Content-Type",
-    "Content-Transfer-Encoding",
-    "Content-Disposition",
-    "Content-Language",
-    "Content-ID",
-    "Auto-Submitted",
-    "Importance",
-    "Priority",
-];
-
-/// Whether a forwarded message may carry a header of this name.
-pub fn is_forwarded_header(name: &str) -> bool {
-    WRITTEN
-        .iter()
-        .chain(KEPT)
-        .any(|allowed| allowed.eq_ignore_ascii_case(name))
+    /// An `application/pkcs7-mime` part the relay cannot read: it may
+    /// carry a signature naming the sender, so it is not forwarded.
+    #[error("message carries S/MIME content the relay cannot read")]
+    UnreadableSmime,
 }
 
 /// What routing needs to know about a message before it is rewritten.
@@ -91,6 +67,8 @@ pub struct Inspected<'a> {
     raw: &'a [u8],
     /// The single header From address, lowercased, if there is one.
     pub from_address: Option<String>,
+    /// Its display name, decoded: looked for beside the address in text.
+    pub from_name: Option<String>,
     /// Subject decoded for the metadata log (no CR/LF), empty if none.
     pub subject: String,
     /// Sender's Date as a unix time, if it parses.
@@ -126,10 +104,28 @@ pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<
         (_, Some(message)) => Some(single_address(message)?),
         (_, None) => return Err(RewriteError::BadFrom),
     };
-    let subject = parsed
+    let from_name = parsed
         .as_ref()
-        .and_then(|m| m.subject())
-        .map(|subject| clean_subject(subject, MAX_LOGGED_SUBJECT_CHARS))
+        .and_then(|m| m.from())
+        .and_then(|a| a.first())
+        .and_then(|a| a.name())
+        .map(|name| clean_subject(name, 256))
+        .filter(|name| !name.is_empty());
+    // The first Subject, as clients show it (mail-parser alone takes the last).
+    let subject = split
+        .fields
+        .iter()
+        .find(|f| f.is("Subject"))
+        .and_then(|field| {
+            let mut block = field.raw.to_vec();
+            block.extend_from_slice(b"\r\n");
+            MessageParser::new()
+                .parse_headers(&block[..])
+                .and_then(|m| {
+                    m.subject()
+                        .map(|s| clean_subject(s, MAX_LOGGED_SUBJECT_CHARS))
+                })
+        })
         .unwrap_or_default();
     let date = parsed
         .as_ref()
@@ -141,6 +137,7 @@ pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<
         body_start: split.body_start,
         raw,
         from_address,
+        from_name,
         subject,
         date,
     })
@@ -187,8 +184,8 @@ pub struct Context<'a> {
     pub conversation_id: &'a str,
     /// The alias that represents the sender: the new From.
     pub from_alias: &'a str,
-    /// The sender's real address: the body guard replaces it with
-    /// `from_alias@alias_domain`.
+    /// The sender's real address (as registered): it becomes
+    /// `from_alias@alias_domain` wherever a reader could see it.
     pub sender_address: &'a str,
     /// Pseudonym from the conversation, never from the message.
     pub from_display_name: Option<&'a str>,
@@ -196,38 +193,60 @@ pub struct Context<'a> {
     pub to_alias: &'a str,
     pub cipher: &'a MessageIdCipher,
     pub now: i64,
-    /// Random id for the trace header and for a missing Message-ID.
+    /// Random id for the trace header, a missing Message-ID and the
+    /// message's new boundaries and Content-IDs.
     pub trace_id: &'a str,
+    /// The SMTP client's IP address and EHLO name: hidden in text too.
+    pub client_ip: Option<std::net::IpAddr>,
+    pub client_host: Option<&'a str>,
+    /// `[privacy] remote_content`.
+    pub remote_content: RemoteContent,
 }
 
-/// The forwarded message, or an error when the body is too complex for the
-/// guard to check (see [`body`]).
-pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, RewriteError> {
+/// The forwarded message and what the metadata log keeps of it.
+#[derive(Debug)]
+pub struct Rewritten {
+    pub message: Vec<u8>,
+    /// The subject as forwarded (scrubbed), one line, for the log.
+    pub subject: String,
+}
+
+/// The forwarded message, rebuilt: every byte is written by the relay, a
+/// value that passed a named scrubber, or the decoded content of an
+/// attachment (see [`policy`], [`build`]).
+pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, RewriteError> {
     let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
-    let identity = body::Identity {
-        real: ctx.sender_address,
-        alias: &alias_address,
-    };
-    // The guard reads the body through the header fields the recipient
-    // will get (the first of each kept field), not the sender's duplicates.
-    let kept_fields = kept_fields(message);
-    let mut kept_block: Vec<u8> = kept_fields
-        .iter()
-        .flat_map(|f| f.raw.iter().copied())
-        .collect();
-    kept_block.extend_from_slice(b"\r\n");
-    let guarded = body::guard(&kept_block, &message.raw[message.body_start..], &identity)?;
-    let (body, transfer_encoding) = match &guarded {
-        Some(changed) => (&changed.body[..], changed.transfer_encoding),
-        None => (&message.raw[message.body_start..], None),
-    };
-    let mut out = Vec::with_capacity(body.len() + 1024);
+    let scrubber = Scrubber::new(Identity {
+        addresses: sender_spellings(ctx.sender_address),
+        name_replacement: ctx
+            .from_display_name
+            .map_or_else(|| alias_address.clone(), str::to_owned),
+        alias_address,
+        names: message.from_name.iter().cloned().collect(),
+        ips: ctx.client_ip.into_iter().collect(),
+        hosts: ctx.client_host.map(str::to_owned).into_iter().collect(),
+    });
     let ids = IdMapper {
         cipher: ctx.cipher,
         alias_domain: ctx.alias_domain,
         conversation_id: ctx.conversation_id,
     };
+    let calendar_uid = |uid: &str| ids.map(uid);
+    let rebuild = Rebuild {
+        scrubber: &scrubber,
+        remote_content: ctx.remote_content,
+        alias_domain: ctx.alias_domain,
+        salt: ctx.trace_id,
+        calendar_uid: &calendar_uid,
+    };
+    let body = &message.raw[message.body_start..];
+    let mut budget = Budget::for_input(message.raw.len());
+    let top_header = PartHeader::read(&message.raw[..message.body_start]);
+    let tree = Reader::new(&mut budget)
+        .entity(top_header, body, 0)?
+        .unwrap_or_else(tree::Entity::empty_text);
 
+    let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 2048);
     // The one trace header: RFC 5321 wants a Received line; ours names
     // neither the client nor any IP.
     push_line(
@@ -274,58 +293,62 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Vec<u8>, Re
             threading::write_id_list(&mut out, name, &ids.map_all(field.value));
         }
     }
-    for field in &kept_fields {
-        match transfer_encoding {
-            Some(value) if field.is("Content-Transfer-Encoding") => {
-                push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
-            }
-            _ => match field_guard::guard_field(field.raw, &identity) {
-                Some(guarded) => out.extend_from_slice(&guarded),
-                None => out.extend_from_slice(field.raw),
-            },
+    let subject = clean_subject(&scrubber.text(&message.subject), MAX_LOGGED_SUBJECT_CHARS);
+    if message.fields.iter().any(|f| f.is("Subject")) {
+        build::write_subject(&mut out, &subject);
+    }
+    for (name, rule) in policy::KEPT_FIELDS {
+        let FieldRule::OneOf(values) = rule else {
+            continue;
+        };
+        let Some(field) = message.fields.iter().find(|f| f.is(name)) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(field.value);
+        let token = value.split([';', '(']).next().unwrap_or_default().trim();
+        if let Some(kept) = values.iter().find(|v| v.eq_ignore_ascii_case(token)) {
+            push_line(&mut out, &format!("{name}: {kept}"));
         }
     }
-    let has_encoding = kept_fields
-        .iter()
-        .any(|f| f.is("Content-Transfer-Encoding"));
-    if let Some(value) = transfer_encoding.filter(|_| !has_encoding) {
-        push_line(&mut out, &format!("Content-Transfer-Encoding: {value}"));
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+    push_line(&mut out, "MIME-Version: 1.0");
+    Writer::new(&rebuild, &mut budget).entity(&tree, &mut out)?;
     if out.len() > max_output_len(message.raw.len()) {
         return Err(RewriteError::TooComplex);
     }
-    Ok(out)
+    Ok(Rewritten {
+        message: out,
+        subject,
+    })
 }
 
-/// The most a forwarded copy of an `input_len`-byte message may take: the
-/// guard lengthens addresses into aliases and may re-encode parts (an
-/// eighth more is far beyond what real mail needs), and our headers add at
-/// most 32 KiB (the ids dominate: 2 x 21 listed plus the Message-ID, each a
-/// token of a 200-byte id on a long alias domain, about 610 bytes a line).
-/// The session reserves this much of the memory budget before the rewrite,
-/// and a copy that would be larger is refused, so the reservation holds.
+/// Every spelling of the sender's address a reader could be shown.
+fn sender_spellings(address: &str) -> Vec<String> {
+    vec![address.to_owned()]
+}
+
+/// The most a forwarded copy of an `input_len`-byte message may take:
+/// every part is re-encoded (base64 of 8-bit content grows by 37%, a
+/// quoted-printable part never beyond its base64 size), boundaries and
+/// part headers are rewritten (at most [`tree::MAX_ENTITIES`] of them, a
+/// few hundred bytes each), and our headers add at most 32 KiB (the ids
+/// dominate: 2 x 21 listed plus the Message-ID, each a token of a 200-byte
+/// id on a long alias domain, about 610 bytes a line). A copy that would
+/// be larger is refused.
 pub fn max_output_len(input_len: usize) -> usize {
     input_len
-        .saturating_add(input_len / 8)
+        .saturating_add(input_len.saturating_mul(3) / 8)
+        .saturating_add(tree::MAX_ENTITIES * 512)
         .saturating_add(32 * 1024)
 }
 
-/// The sender's fields that are forwarded: the first of each `KEPT` name.
-fn kept_fields<'m>(message: &'m Inspected<'_>) -> Vec<&'m Field<'m>> {
-    let mut kept: Vec<&Field<'_>> = Vec::new();
-    for field in &message.fields {
-        let allowed = KEPT.iter().any(|k| field.is(k));
-        if allowed
-            && !kept
-                .iter()
-                .any(|seen| seen.name.eq_ignore_ascii_case(field.name))
-        {
-            kept.push(field);
-        }
-    }
-    kept
+/// Memory the rewrite of an `input_len`-byte message may use beyond the
+/// input: its output, and the decoded and scrubbed copies charged to its
+/// budget (see [`tree::Budget`]). The session reserves this much of the
+/// buffer budget before it rewrites.
+pub fn memory_needed(input_len: usize) -> usize {
+    max_output_len(input_len)
+        .saturating_add(input_len.saturating_mul(3))
+        .saturating_add(64 * 1024)
 }
 
 fn push_line(out: &mut Vec<u8>, line: &str) {

@@ -5,10 +5,11 @@
 
 use std::borrow::Cow;
 
-/// The transfer encodings the guard distinguishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The transfer encodings a reader distinguishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Encoding {
     /// 7bit, 8bit, binary, absent or unknown: the bytes are the content.
+    #[default]
     Identity,
     QuotedPrintable,
     Base64,
@@ -188,16 +189,68 @@ pub fn base64_encode(data: &[u8], final_crlf: bool) -> Vec<u8> {
     out
 }
 
-/// Whether every line (CRLF-separated) fits RFC 5322's 998 octets and the
-/// text has no bare CR or LF, so it can travel without an encoding.
-pub fn fits_identity(text: &[u8]) -> bool {
-    text.split(|&b| b == b'\n').all(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        line.len() <= MAX_LINE && !line.contains(&b'\r')
-    }) && text
-        .iter()
-        .enumerate()
-        .all(|(i, &b)| b != b'\n' || (i > 0 && text[i - 1] == b'\r'))
+/// Text with every bare CR or LF made a CRLF line break, as RFC 2046
+/// wants text to travel (a client shows them as line breaks alike).
+pub fn crlf_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let canonical = bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'\r' => bytes.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && bytes[i - 1] == b'\r',
+        _ => true,
+    });
+    if canonical {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The transfer encoding the relay writes text in, and the encoded text:
+/// `7bit` when it already is (ASCII, lines of at most 998 octets), else
+/// quoted-printable (readable) unless base64 is shorter by more than a
+/// line or so (text in a non-Latin script). Either way the result is at
+/// most base64's size plus [`QP_SLACK`] (see `max_output_len`). `text` has
+/// CRLF line ends.
+pub fn encode_text(text: &[u8]) -> (&'static str, Vec<u8>) {
+    let seven_bit = text.iter().all(|&b| (1..=127).contains(&b))
+        && text
+            .split(|&b| b == b'\n')
+            .all(|line| line.len() <= MAX_LINE + 1);
+    if seven_bit {
+        return ("7bit", text.to_vec());
+    }
+    let quoted = qp_encode(text);
+    if quoted.len() <= base64_len(text.len()) + QP_SLACK {
+        ("quoted-printable", quoted)
+    } else {
+        ("base64", base64_encode(text, true))
+    }
+}
+
+/// How much longer than base64 a quoted-printable part may be.
+pub const QP_SLACK: usize = 256;
+
+/// The length of [`base64_encode`]'s output for `len` bytes (final CRLF
+/// included).
+pub fn base64_len(len: usize) -> usize {
+    let chars = len.div_ceil(3) * 4;
+    chars + chars.div_ceil(ENCODED_LINE) * 2
+}
+
+/// Binary content (attachments) always travels as base64.
+pub fn encode_binary(data: &[u8]) -> (&'static str, Vec<u8>) {
+    ("base64", base64_encode(data, true))
 }
 
 #[cfg(test)]
@@ -251,10 +304,38 @@ mod tests {
     }
 
     #[test]
-    fn identity_fit() {
-        assert!(fits_identity(b"a\r\nb\r\n"));
-        assert!(!fits_identity("x".repeat(999).as_bytes()));
-        assert!(!fits_identity(b"a\nb"));
-        assert!(!fits_identity(b"a\rb"));
+    fn text_travels_in_the_cheapest_safe_encoding() {
+        assert_eq!(
+            encode_text(b"plain ascii\r\n"),
+            ("7bit", b"plain ascii\r\n".to_vec())
+        );
+        let (encoding, body) = encode_text("Grüße, café, schöne Grüße aus Köln\r\n".as_bytes());
+        assert_eq!(encoding, "quoted-printable");
+        assert_eq!(
+            qp_decode(&body),
+            "Grüße, café, schöne Grüße aus Köln\r\n".as_bytes()
+        );
+        for len in [1, 56, 57, 58, 1000] {
+            assert_eq!(
+                base64_encode(&vec![0; len], true).len(),
+                base64_len(len),
+                "{len}"
+            );
+        }
+        let cyrillic = "Привет, как дела? ".repeat(20);
+        let (encoding, body) = encode_text(cyrillic.as_bytes());
+        assert_eq!(encoding, "base64");
+        assert_eq!(base64_decode(&body), cyrillic.as_bytes());
+        let long = "x".repeat(1200);
+        assert_eq!(encode_text(long.as_bytes()).0, "quoted-printable");
+    }
+
+    #[test]
+    fn bare_line_ends_become_crlf() {
+        assert_eq!(crlf_lines("a\nb\rc\r\nd"), "a\r\nb\r\nc\r\nd");
+        assert!(matches!(
+            crlf_lines("a\r\nb"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

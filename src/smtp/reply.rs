@@ -46,6 +46,7 @@ impl Reply {
             Reply::TOO_BIG | Reply::HEADER_TOO_LARGE => "too_big",
             Reply::BARE_LINE_ENDING => "bare_line_ending",
             Reply::MALFORMED_HEADER | Reply::BAD_FROM => "malformed_message",
+            Reply::TOO_COMPLEX | Reply::UNREADABLE_SMIME => "not_forwardable",
             Reply::UPSTREAM_TEMPORARY | Reply::UPSTREAM_PERMANENT => "upstream",
             Reply::TOO_MANY_CONNECTIONS | Reply::TOO_MANY_CLIENT_CONNECTIONS => {
                 "too_many_connections"
@@ -103,6 +104,10 @@ impl Reply {
     pub const TOO_COMPLEX: Reply = Reply::new(
         554,
         "5.6.0 Message is too complex to check and forward safely",
+    );
+    pub const UNREADABLE_SMIME: Reply = Reply::new(
+        554,
+        "5.6.0 S/MIME content that cannot be read is not forwarded; send it unsigned or with a detached signature",
     );
     pub const ROUTING_LOOP: Reply = Reply::new(554, "5.4.6 Routing loop detected");
     pub const BAD_FROM: Reply = Reply::new(550, "5.6.0 Message must have exactly one From address");

@@ -544,10 +544,11 @@ impl<'a> Session<'a> {
                 if let Some(held) = held.as_mut() {
                     held.shrink_to(message.capacity());
                 }
-                // The rewritten copy exists while the upstream takes it:
-                // budget it too, before making it. The reservation is held
+                // The rewrite's working copies and the rewritten message
+                // (which exists while the upstream takes it): budget them
+                // too, before making them. The reservation is held
                 // until the upstream has answered.
-                let needed = message.capacity() + crate::rewrite::max_output_len(message.len());
+                let needed = message.capacity() + crate::rewrite::memory_needed(message.len());
                 if !held.as_mut().is_some_and(|held| held.cover(needed)) {
                     return Reply::OVER_BUDGET;
                 }

@@ -16,7 +16,7 @@ use super::{repo, require, PYTHON};
 pub struct Decoded {
     /// Raw and decoded header blocks of every part, nested messages included.
     pub headers: Vec<String>,
-    /// Decoded text of every shown text part (not attachments).
+    /// Decoded text of every shown text part and calendar (not attachments).
     pub texts: Vec<String>,
     /// Decoded payloads of attachments, in order.
     pub attachments: Vec<Vec<u8>>,
@@ -31,7 +31,19 @@ pub fn decode(raw: &[u8]) -> Decoded {
     decoded
 }
 
+/// iCalendar data: scrubbed by the relay whether shown or attached.
+fn is_calendar(part: &MessagePart<'_>) -> bool {
+    part.content_type().is_some_and(|ct| {
+        let full =
+            format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()).to_ascii_lowercase();
+        full == "text/calendar" || full == "application/ics"
+    })
+}
+
 fn is_attachment(part: &MessagePart<'_>) -> bool {
+    if is_calendar(part) {
+        return false;
+    }
     let is_text = part
         .content_type()
         .is_none_or(|ct| ct.ctype().eq_ignore_ascii_case("text"));
@@ -146,10 +158,12 @@ pub fn structure(raw: &[u8]) -> serde_json::Value {
     let message = MessageParser::default()
         .parse(raw)
         .expect("mail-parser reads the message");
-    node(&message, 0)
+    node(&message, 0, message.raw_message())
 }
 
-fn node(message: &Message<'_>, index: usize) -> serde_json::Value {
+/// `root` is the buffer the part offsets count in: mail-parser counts a
+/// nested message's offsets in its outermost undecoded buffer.
+fn node(message: &Message<'_>, index: usize, root: &[u8]) -> serde_json::Value {
     let part = &message.parts[index];
     let content_type = part
         .content_type()
@@ -161,36 +175,104 @@ fn node(message: &Message<'_>, index: usize) -> serde_json::Value {
         PartType::Multipart(children) => {
             entry["children"] = children
                 .iter()
-                .map(|&child| node(message, child as usize))
+                .map(|&child| node(message, child as usize, root))
                 .collect();
         }
-        PartType::Message(inner) => entry["children"] = serde_json::json!([node(inner, 0)]),
+        PartType::Message(inner) => {
+            // An encoded message was decoded into a buffer of its own.
+            let inner_root = match part.encoding {
+                mail_parser::Encoding::None => root,
+                _ => inner.raw_message(),
+            };
+            entry["children"] = serde_json::json!([node(inner, 0, inner_root)])
+        }
+        _ if is_calendar(part) => entry["calendar"] = true.into(),
         _ if is_attachment(part) => {
-            entry["sha256"] = hex(&Sha256::digest(part.contents())).into();
+            entry["sha256"] = hex(&Sha256::digest(attachment_bytes(root, part))).into();
         }
         _ => {}
     }
     entry
 }
 
+/// An attachment's bytes decoded from its transfer encoding only:
+/// mail-parser's `contents()` of a text attachment is converted from its
+/// charset, Python's payload is not.
+fn attachment_bytes(root: &[u8], part: &MessagePart<'_>) -> Vec<u8> {
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    use mail_parser::PartType::{Html, Text};
+    if !matches!(part.body, Text(_) | Html(_)) {
+        return part.contents().to_vec();
+    }
+    let raw = root
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .expect("the part's offsets lie in its buffer");
+    match part.encoding {
+        mail_parser::Encoding::Base64 => base64_decode(raw).unwrap_or_default(),
+        mail_parser::Encoding::QuotedPrintable => quoted_printable_decode(raw).unwrap_or_default(),
+        mail_parser::Encoding::None => raw.to_vec(),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The structures of these files as Python's `email` package sees them.
-pub fn python_structures(files: &[&Path]) -> Vec<serde_json::Value> {
+/// A message as Python's `email` package reads it (tests/peers/reader_view.py).
+#[derive(Debug, serde::Deserialize)]
+pub struct ReaderView {
+    pub structure: serde_json::Value,
+    /// The structure the relay should forward for this input.
+    pub expected: serde_json::Value,
+    /// Every string a reader could be shown, in every decoded form.
+    pub seen: Vec<String>,
+    pub boundaries: Vec<String>,
+    pub field_names: Vec<String>,
+    pub param_names: Vec<String>,
+}
+
+impl ReaderView {
+    /// Whether a reader could be shown `secret` (any case).
+    pub fn shows(&self, secret: &str) -> Option<&str> {
+        let secret = secret.to_lowercase();
+        self.seen
+            .iter()
+            .find(|text| text.to_lowercase().contains(&secret))
+            .map(String::as_str)
+    }
+
+    /// The attachments' hashes, in order.
+    pub fn attachments(&self) -> Vec<String> {
+        let mut hashes = Vec::new();
+        collect_hashes(&self.structure, &mut hashes);
+        hashes
+    }
+}
+
+fn collect_hashes(node: &serde_json::Value, out: &mut Vec<String>) {
+    if let Some(hash) = node["sha256"].as_str() {
+        out.push(hash.to_owned());
+    }
+    for child in node["children"].as_array().into_iter().flatten() {
+        collect_hashes(child, out);
+    }
+}
+
+/// Python's view of each of these files, in order (one process for all).
+pub fn reader_views(files: &[&Path]) -> Vec<ReaderView> {
     require(PYTHON, "python3");
+    require("openssl", "openssl");
     let out = Command::new(PYTHON)
-        .arg(repo().join("tests/peers/mime_structure.py"))
+        .arg(repo().join("tests/peers/reader_view.py"))
         .args(files)
         .output()
-        .expect("run mime_structure.py");
+        .expect("run reader_view.py");
     assert!(
         out.status.success(),
-        "mime_structure.py failed: {}",
+        "reader_view.py failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("mime_structure.py prints JSON")
+    serde_json::from_slice(&out.stdout).expect("reader_view.py prints JSON")
 }
 
 /// `cid:` references in the message's HTML parts that name no part's

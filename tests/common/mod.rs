@@ -777,6 +777,10 @@ pub fn rewrite_in_process(
             cipher: &cipher,
             now: 1_800_000_000,
             trace_id: "t",
+            client_ip: Some("127.0.0.1".parse().expect("an IP")),
+            client_host: Some("bobs-laptop.sender-mail.example"),
+            remote_content: rewrite::RemoteContent::Block,
         },
     )
+    .map(|rewritten| rewritten.message)
 }

@@ -16,6 +16,8 @@
 pub mod address;
 pub mod armor;
 pub mod flowed;
+pub mod html;
+pub mod ical;
 pub mod names;
 pub mod network;
 

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""What a reader could be shown of each message, as Python's own `email`
+package reads it: an independent parser to check the relay's rebuild.
+
+Usage: reader_view.py FILE...   prints one JSON array, one entry per file:
+
+  "structure"  the MIME tree: {"type": t, "children": [...]} for multipart
+               and message/* (a message's only child is the embedded
+               message), {"type": t, "sha256": h} for an attachment (a leaf
+               with Content-Disposition: attachment or a non-text type; the
+               hash is over its decoded payload), {"type": t} for shown text,
+               {"type": t, "calendar": true} for iCalendar data (scrubbed by
+               the relay whether shown or attached);
+  "expected"   the tree the relay should forward: the same, minus what its
+               policy removes by design (multipart/signed becomes its signed
+               content; opaque S/MIME signed data becomes its content, read
+               with `openssl cms -verify -noverify`; keys, signatures, TNEF,
+               delivery reports, partial and external bodies are dropped; an
+               unknown multipart subtype becomes mixed; a multipart left
+               empty becomes text/plain);
+  "seen"       every string a reader could be shown: each header value
+               decoded (RFC 2047), each parameter decoded and its RFC 2231
+               sections joined, the file names, each shown text and each
+               calendar decoded from its transfer encoding and charset, the
+               calendars also unfolded and unescaped; every string also with
+               HTML character references resolved and URL escapes decoded;
+  "boundaries", "field_names", "param_names"
+               every multipart boundary, header field name and parameter
+               name of every part (to show none of the input's survive).
+"""
+
+import email
+import email.policy
+import email.utils
+import hashlib
+import html
+import json
+import re
+import subprocess
+import sys
+import urllib.parse
+
+CALENDAR = {"text/calendar", "application/ics"}
+DROPPED = {
+    "application/pgp-keys", "application/pgp-signature",
+    "application/pkcs7-signature", "application/x-pkcs7-signature",
+    "application/ms-tnef", "application/vnd.ms-tnef",
+    "message/delivery-status", "message/global-delivery-status",
+    "message/disposition-notification", "message/global-disposition-notification",
+    "message/feedback-report", "message/partial", "message/external-body",
+}
+EMBEDDED = {"message/rfc822", "message/global", "message/news"}
+MULTIPART = {"mixed", "alternative", "related", "digest", "parallel", "report"}
+PKCS7 = {"application/pkcs7-mime", "application/x-pkcs7-mime"}
+
+
+def is_attachment(part):
+    if part.is_multipart() or part.get_content_maintype() == "message":
+        return False
+    if part.get_content_type() in CALENDAR:
+        return False
+    return (
+        part.get_content_disposition() == "attachment"
+        or part.get_content_maintype() != "text"
+    )
+
+
+def payload_bytes(part):
+    return part.get_payload(decode=True) or b""
+
+
+def node(part):
+    ctype = part.get_content_type()
+    entry = {"type": ctype}
+    if part.is_multipart():
+        entry["children"] = [node(child) for child in part.get_payload()]
+    elif ctype in CALENDAR:
+        entry["calendar"] = True
+    elif is_attachment(part):
+        entry["sha256"] = hashlib.sha256(payload_bytes(part)).hexdigest()
+    return entry
+
+
+def opaque_content(part):
+    """The entity inside opaque S/MIME signed data, or None."""
+    result = subprocess.run(
+        ["openssl", "cms", "-verify", "-noverify", "-inform", "DER"],
+        input=payload_bytes(part), capture_output=True,
+    )
+    if result.returncode != 0:
+        return None
+    return email.message_from_bytes(result.stdout, policy=email.policy.default)
+
+
+def expected(part):
+    ctype = part.get_content_type()
+    if ctype in DROPPED:
+        return None
+    if ctype == "multipart/signed":
+        children = part.get_payload()
+        return expected(children[0]) if children else None
+    if ctype in PKCS7 and part.get_param("smime-type", "").lower() != "enveloped-data":
+        inner = opaque_content(part)
+        if inner is not None:
+            return expected(inner)
+    if part.get_content_maintype() == "message" and ctype not in EMBEDDED:
+        return None
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        subtype = part.get_content_subtype()
+        subtype = subtype if subtype in MULTIPART | {"encrypted"} else "mixed"
+        children = [c for c in map(expected, part.get_payload()) if c is not None]
+        if not children:
+            return {"type": "text/plain"}
+        return {"type": "multipart/" + subtype, "children": children}
+    if ctype in EMBEDDED:
+        inner = part.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else None
+        child = expected(inner) if inner is not None else None
+        return {"type": "message/rfc822", "children": [child or {"type": "text/plain"}]}
+    entry = node(part)
+    allowed = {"application", "image", "audio", "video", "font", "model", "text"}
+    if "sha256" in entry and part.get_content_maintype() not in allowed:
+        entry["type"] = "application/octet-stream"
+    return entry
+
+
+def forms(text):
+    """The text, and the text with HTML references and URL escapes resolved."""
+    unescaped = html.unescape(text)
+    return [text, unescaped, urllib.parse.unquote(text), urllib.parse.unquote(unescaped)]
+
+
+def unfold_calendar(text):
+    unfolded = re.sub(r"\r?\n[ \t]", "", text)
+    unescaped = (unfolded.replace("\\n", "\n").replace("\\N", "\n")
+                 .replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\"))
+    return [unfolded, unescaped]
+
+
+def text_of(part):
+    try:
+        content = part.get_content()
+    except Exception:  # an unknown charset or a broken encoding
+        content = payload_bytes(part).decode("utf-8", "replace")
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", "replace")
+    return content
+
+
+def view(message):
+    seen, boundaries, field_names, param_names = [], [], [], []
+    for part in message.walk():
+        for name, value in part.items():
+            field_names.append(name)
+            seen.extend(forms(str(value)))
+        for name, value in part.get_params(header="content-type") or []:
+            param_names.append(name)
+            seen.extend(forms(email.utils.collapse_rfc2231_value(value)))
+        for name, value in part.get_params(header="content-disposition") or []:
+            param_names.append(name)
+            seen.extend(forms(email.utils.collapse_rfc2231_value(value)))
+        if part.get_filename():
+            seen.extend(forms(part.get_filename()))
+        if part.get_boundary():
+            boundaries.append(part.get_boundary())
+        if part.is_multipart() or part.get_content_maintype() == "message":
+            continue
+        if part.get_content_type() in CALENDAR:
+            text = text_of(part) if part.get_content_maintype() == "text" else \
+                payload_bytes(part).decode("utf-8", "replace")
+            for unfolded in unfold_calendar(text):
+                seen.extend(forms(unfolded))
+        elif not is_attachment(part):
+            seen.extend(forms(text_of(part)))
+    return seen, boundaries, field_names, param_names
+
+
+def main(paths):
+    entries = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            message = email.message_from_bytes(handle.read(), policy=email.policy.default)
+        seen, boundaries, field_names, param_names = view(message)
+        entries.append({
+            "structure": node(message),
+            "expected": expected(message) or {"type": "text/plain"},
+            "seen": seen,
+            "boundaries": boundaries,
+            "field_names": field_names,
+            "param_names": param_names,
+        })
+    json.dump(entries, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
