@@ -641,9 +641,36 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     for (index, sql) in steps.iter().enumerate().skip(found as usize) {
         let version = index as i64 + 1;
-        conn.execute_batch(&format!(
-            "BEGIN; {sql}\nPRAGMA user_version = {version}; COMMIT;"
-        ))?;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        if version == RENORMALIZE_ADDRESSES_STEP {
+            renormalize_addresses(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema step whose work is done by [`renormalize_addresses`].
+const RENORMALIZE_ADDRESSES_STEP: i64 = 4;
+
+/// Rewrites every stored address into today's canonical form
+/// ([`EmailAddress::parse`]): one registered as `carol@xn--bcher-kva.example`
+/// before IDNA mapping becomes `carol@bücher.example`, which the sender check
+/// compares with. A value that no longer parses is left as it was.
+fn renormalize_addresses(conn: &Connection) -> Result<(), StoreError> {
+    let users: Vec<(String, String)> = conn
+        .prepare("SELECT id, email FROM users")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE users SET email = ?2 WHERE id = ?1")?;
+    for (id, email) in users {
+        if let Ok(canonical) = EmailAddress::parse(&email) {
+            if canonical.as_str() != email {
+                update.execute(params![id, canonical.as_str()])?;
+            }
+        }
     }
     Ok(())
 }

@@ -349,3 +349,37 @@ fn durability_sets_sqlites_synchronous_mode() {
     .unwrap();
     assert_eq!(config.store.synchronous, Durability::Full);
 }
+
+/// A database of version 3 that stored an address in its A-label form
+/// (registered before IDNA mapping): migrating makes it the canonical
+/// U-label form, so the sender check finds the partner; other rows stay.
+#[test]
+fn addresses_stored_in_a_label_form_are_made_canonical() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        let steps = schema_steps();
+        conn.execute_batch(&format!(
+            "{}\n{}\nPRAGMA user_version = 3;",
+            steps[1], steps[2]
+        ))
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email) VALUES
+                 ('carol', 'carol@xn--bcher-kva.example'),
+                 ('bob', 'bob@b.example'),
+                 ('odd', 'not an address')",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let conn = lock(&store.writer);
+    let email = |id: &str| -> String {
+        conn.query_row("SELECT email FROM users WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(email("carol"), "carol@bücher.example");
+    assert_eq!(email("bob"), "bob@b.example");
+    assert_eq!(email("odd"), "not an address");
+}
