@@ -15,6 +15,7 @@ pub struct Metrics {
     rejected: Family<Label, Counter>,
     upstream_failures: Family<Label, Counter>,
     bounces: Family<Label, Counter>,
+    sender_refusals: Family<Label, Counter>,
     pub composed: Counter,
     pub conversations_created: Counter,
     pub postmaster: Counter,
@@ -34,6 +35,7 @@ impl Metrics {
         let rejected = Family::<Label, Counter>::default();
         let upstream_failures = Family::<Label, Counter>::default();
         let bounces = Family::<Label, Counter>::default();
+        let sender_refusals = Family::<Label, Counter>::default();
         let composed = Counter::default();
         let conversations_created = Counter::default();
         let postmaster = Counter::default();
@@ -63,6 +65,11 @@ impl Metrics {
             bounces.clone(),
         );
         registry.register(
+            "sender_refusals",
+            "Messages to an alias refused 550 5.7.1 (one reply for all), by the check that decided",
+            sender_refusals.clone(),
+        );
+        registry.register(
             "hook_messages_sent",
             "Messages composed through the hook and accepted upstream",
             composed.clone(),
@@ -84,6 +91,7 @@ impl Metrics {
             rejected,
             upstream_failures,
             bounces,
+            sender_refusals,
             composed,
             conversations_created,
             postmaster,
@@ -102,6 +110,14 @@ impl Metrics {
 
     pub fn bounce(&self, outcome: &'static str) {
         self.bounces.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Why a sender was refused (`not_partner`, `dmarc_fail`, ...): the
+    /// reasons the single SMTP reply does not tell the sender.
+    pub fn sender_refused(&self, check: &'static str) {
+        self.sender_refusals
+            .get_or_create(&[("check", check)])
+            .inc();
     }
 
     /// The Prometheus text exposition format.

@@ -258,15 +258,14 @@ impl Relay {
             tracing::info!(alias = %route.alias, reason = %sign, "message refused: mail loop");
             return Reply::ROUTING_LOOP;
         }
-        let header_sender_matches = inspected
-            .from_address
-            .as_deref()
-            .is_some_and(|from| from == route.partner_email);
-        if !(accepted.envelope_sender_matches || header_sender_matches) {
-            tracing::info!(alias = %route.alias, "message refused: sender is not the conversation partner");
-            return Reply::SENDER_NOT_PARTNER;
-        }
-        if let Some(reply) = self.authenticate(route, client, raw).await {
+        let claim = verify::Claim {
+            envelope_is_partner: accepted.envelope_sender_matches,
+            from_is_partner: inspected
+                .from_address
+                .as_deref()
+                .is_some_and(|from| from == route.partner_email),
+        };
+        if let Some(reply) = self.admit_sender(route, client, claim, raw).await {
             return reply;
         }
         if self.policy.auto_replies == AutoReplies::Drop && is_auto_reply(&inspected) {
@@ -319,23 +318,37 @@ impl Relay {
 }
 
 impl Relay {
-    /// SPF/DKIM/DMARC: None when the message may go on, else the refusal.
-    /// The log names the check that failed, never the client or the sender.
-    async fn authenticate(
+    /// Whether the message comes from the partner: their address, and with
+    /// `[verify] mode = "enforce"` SPF/DKIM/DMARC, which then run for every
+    /// sender whatever address they claim. None when the message may go
+    /// on. Everyone else gets one reply at this one point after the same
+    /// DNS work, so a guess of the partner's address, right or wrong, learns
+    /// nothing; only /metrics (which the sender cannot see) tells the
+    /// reasons apart. The log names the check, at debug level only.
+    async fn admit_sender(
         &self,
         route: &Route,
         client: &verify::Client<'_>,
+        claim: verify::Claim,
         raw: &[u8],
     ) -> Option<Reply> {
-        let verifier = self.verifier.as_ref()?;
-        match verifier.check(client, &route.partner_email, raw).await {
+        let verdict = match &self.verifier {
+            Some(verifier) => {
+                verifier
+                    .check(client, claim, &route.partner_email, raw)
+                    .await
+            }
+            None => verify::decide_unverified(&claim),
+        };
+        match verdict {
             Verdict::Accept => None,
             Verdict::Refuse(check) => {
-                tracing::info!(alias = %route.alias, check, "message refused: sender not authenticated");
-                Some(Reply::NOT_AUTHENTICATED)
+                self.metrics.sender_refused(check);
+                tracing::debug!(alias = %route.alias, check, "message refused: sender not accepted");
+                Some(Reply::SENDER_REFUSED)
             }
             Verdict::TryLater(check) => {
-                tracing::info!(alias = %route.alias, check, "message deferred: sender authentication incomplete");
+                tracing::debug!(alias = %route.alias, check, "message deferred: sender authentication incomplete");
                 Some(Reply::DNS_TEMPORARY)
             }
         }
