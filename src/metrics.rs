@@ -1,5 +1,6 @@
 //! Aggregate counters for `/metrics`. Labels are fixed words chosen by the
-//! code (a reason, a kind), never an alias, address or user id.
+//! code (a reason, a kind), never an alias, address or user id. Per-message
+//! events are counted here, not logged at info (see `logging`).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +19,12 @@ pub struct Metrics {
     sender_refusals: Family<Label, Counter>,
     pub composed: Counter,
     pub conversations_created: Counter,
+    pub conversations_revoked: Counter,
+    pub users_deleted: Counter,
     pub postmaster: Counter,
+    /// Messages the upstream took whose metadata row could not be written.
+    pub log_write_failures: Counter,
+    pub dkim_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -38,7 +44,11 @@ impl Metrics {
         let sender_refusals = Family::<Label, Counter>::default();
         let composed = Counter::default();
         let conversations_created = Counter::default();
+        let conversations_revoked = Counter::default();
+        let users_deleted = Counter::default();
         let postmaster = Counter::default();
+        let log_write_failures = Counter::default();
+        let dkim_failures = Counter::default();
         registry.register(
             "smtp_sessions",
             "Inbound SMTP sessions accepted",
@@ -80,6 +90,26 @@ impl Metrics {
             conversations_created.clone(),
         );
         registry.register(
+            "conversations_revoked",
+            "Conversations revoked through the hook",
+            conversations_revoked.clone(),
+        );
+        registry.register(
+            "users_deleted",
+            "Users erased through the hook",
+            users_deleted.clone(),
+        );
+        registry.register(
+            "metadata_rows_failed",
+            "Messages the upstream accepted whose metadata row could not be written",
+            log_write_failures.clone(),
+        );
+        registry.register(
+            "dkim_signing_failures",
+            "Outgoing messages not sent because DKIM signing failed",
+            dkim_failures.clone(),
+        );
+        registry.register(
             "postmaster_messages",
             "Messages to postmaster@ or abuse@ sent on to the operator",
             postmaster.clone(),
@@ -94,7 +124,11 @@ impl Metrics {
             sender_refusals,
             composed,
             conversations_created,
+            conversations_revoked,
+            users_deleted,
             postmaster,
+            log_write_failures,
+            dkim_failures,
         }
     }
 

@@ -133,14 +133,14 @@ impl Relay {
         let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
-                tracing::info!(reason = %err, "message to postmaster refused");
+                tracing::debug!(reason = %err, "message to postmaster refused");
                 return refusal(&err);
             }
         };
         if let Some(sign) =
             loop_guard::detect(inspected.values_of("Received"), self.hostname.as_str())
         {
-            tracing::info!(reason = %sign, "message to postmaster refused: mail loop");
+            tracing::debug!(reason = %sign, "message to postmaster refused: mail loop");
             return Reply::ROUTING_LOOP;
         }
         let message_id = format!("{}@{}", random_trace_id(), self.alias_domain);
@@ -161,7 +161,7 @@ impl Relay {
             tracing::error!("message to postmaster could not be wrapped");
             return Reply::LOCAL_ERROR;
         };
-        let Ok(wrapped) = self.sign(sent_to, wrapped).await else {
+        let Ok(wrapped) = self.sign(wrapped).await else {
             return Reply::LOCAL_ERROR;
         };
         let envelope = Envelope {
@@ -171,7 +171,7 @@ impl Relay {
         match self.upstream.deliver(&envelope, &wrapped).await {
             Ok(()) => {
                 self.metrics.postmaster.inc();
-                tracing::info!(to = %sent_to, "message to the operator forwarded");
+                tracing::debug!(to = %sent_to, "message to the operator forwarded");
                 Reply::DELIVERED
             }
             Err(err) => {
@@ -247,7 +247,7 @@ impl Relay {
         let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
-                tracing::info!(alias = %route.alias, reason = %err, "message refused");
+                tracing::debug!(alias = %route.alias, reason = %err, "message refused");
                 return refusal(&err);
             }
         };
@@ -255,7 +255,7 @@ impl Relay {
         // loops with a matching sender.
         let received = inspected.values_of("Received");
         if let Some(sign) = loop_guard::detect(received, self.hostname.as_str()) {
-            tracing::info!(alias = %route.alias, reason = %sign, "message refused: mail loop");
+            tracing::debug!(alias = %route.alias, reason = %sign, "message refused: mail loop");
             return Reply::ROUTING_LOOP;
         }
         let claim = verify::Claim {
@@ -272,7 +272,7 @@ impl Relay {
             // Accepted and dropped: refusing would make the partner's server
             // bounce an auto-reply, which helps nobody.
             self.metrics.rejected("auto_reply_dropped");
-            tracing::info!(alias = %route.alias, "auto-reply dropped by policy");
+            tracing::debug!(alias = %route.alias, "auto-reply dropped by policy");
             return Reply::DELIVERED;
         }
         let now = now_unix();
@@ -294,7 +294,7 @@ impl Relay {
         let forwarded = match rewritten {
             Ok(forwarded) => forwarded,
             Err(err) => {
-                tracing::info!(alias = %route.alias, reason = %err, "message refused");
+                tracing::debug!(alias = %route.alias, reason = %err, "message refused");
                 return refusal(&err);
             }
         };
@@ -309,10 +309,10 @@ impl Relay {
             .deliver_and_log(&route.alias, &route.owner_email, forwarded, entry)
             .await
         {
-            tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
+            tracing::warn!(error = %err, "upstream did not accept a forwarded message");
             return upstream_refusal(&err);
         }
-        tracing::info!(alias = %route.alias, conversation = %route.conversation_id, trace = %trace_id, "message forwarded");
+        tracing::debug!(alias = %route.alias, "message forwarded");
         Reply::DELIVERED
     }
 }
@@ -366,7 +366,7 @@ impl Relay {
         message: Vec<u8>,
         entry: LogEntry,
     ) -> Result<(), DeliveryError> {
-        let message = self.sign(recipient_alias, message).await?;
+        let message = self.sign(message).await?;
         let bounce_address = format!(
             "{}@{}",
             self.verp.local_part(
@@ -391,7 +391,8 @@ impl Relay {
         // The upstream has the message: answering 4xx now would make the
         // sender retry and deliver twice, so a failed log write is only logged.
         if let Err(err) = self.log.write(entry).await {
-            tracing::error!(alias = %recipient_alias, error = %err, "message delivered but its metadata row was not written");
+            self.metrics.log_write_failures.inc();
+            tracing::error!(error = %err, "message delivered but its metadata row was not written");
         }
         Ok(())
     }
@@ -405,7 +406,7 @@ impl Relay {
     async fn notify_bounce(&self, route: &Route, raw: &[u8]) -> Reply {
         let Some(report) = bounce::read_report(raw) else {
             self.metrics.bounce("dropped");
-            tracing::info!(alias = %route.alias, "message to a bounce address is no delivery failure; dropped");
+            tracing::debug!(alias = %route.alias, "message to a bounce address is no delivery failure; dropped");
             return Reply::DELIVERED;
         };
         let now = now_unix();
@@ -418,10 +419,11 @@ impl Relay {
             message_id: &message_id,
             now,
         }) else {
-            tracing::error!(alias = %route.alias, "bounce notice could not be built");
+            self.metrics.bounce("notice_not_built");
+            tracing::error!("bounce notice could not be built");
             return Reply::LOCAL_ERROR;
         };
-        let Ok(notice) = self.sign(&route.alias, notice).await else {
+        let Ok(notice) = self.sign(notice).await else {
             return Reply::LOCAL_ERROR;
         };
         // The null reverse path: a notice about a failure must never cause
@@ -436,14 +438,15 @@ impl Relay {
                     bounce::BounceClass::Permanent => "notified_permanent",
                     bounce::BounceClass::Temporary => "notified_temporary",
                 });
-                tracing::info!(alias = %route.alias, conversation = %route.conversation_id, "bounce notice sent");
+                tracing::debug!(alias = %route.alias, "bounce notice sent");
                 if report.class == bounce::BounceClass::Permanent {
                     self.count_hard_bounce(route).await;
                 }
                 Reply::DELIVERED
             }
             Err(err) => {
-                tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept a bounce notice");
+                self.metrics.bounce("notice_not_accepted");
+                tracing::warn!(error = %err, "upstream did not accept a bounce notice");
                 upstream_refusal(&err)
             }
         }
@@ -451,7 +454,7 @@ impl Relay {
 
     /// Adds the DKIM signature when `[dkim]` is configured. Hashing a large
     /// body and an RSA signature are CPU work, done off the async threads.
-    async fn sign(&self, alias: &str, message: Vec<u8>) -> Result<Vec<u8>, DeliveryError> {
+    async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, DeliveryError> {
         let Some(signer) = &self.dkim else {
             return Ok(message);
         };
@@ -460,11 +463,13 @@ impl Relay {
         match signed {
             Ok(Ok(signed)) => Ok(signed),
             Ok(Err(err)) => {
-                tracing::error!(alias = %alias, error = %err, "message not sent");
+                self.metrics.dkim_failures.inc();
+                tracing::error!(error = %err, "DKIM signing failed; message not sent");
                 Err(DeliveryError::Temporary("DKIM signing failed".into()))
             }
             Err(err) => {
-                tracing::error!(alias = %alias, error = %err, "DKIM signing task failed");
+                self.metrics.dkim_failures.inc();
+                tracing::error!(error = %err, "DKIM signing task failed; message not sent");
                 Err(DeliveryError::Temporary("DKIM signing failed".into()))
             }
         }
@@ -490,10 +495,11 @@ impl Relay {
         match revoked {
             Ok(_) => {
                 self.metrics.bounce("conversation_disabled");
-                tracing::warn!(alias = %route.alias, conversation = %route.conversation_id, "conversation revoked after repeated hard bounces");
+                tracing::warn!("a conversation was revoked after repeated hard bounces");
+                tracing::debug!(alias = %route.alias, "revoked after repeated hard bounces");
             }
             Err(err) => {
-                tracing::error!(alias = %route.alias, error = %err, "could not revoke a bouncing conversation")
+                tracing::error!(error = %err, "could not revoke a bouncing conversation")
             }
         }
     }
