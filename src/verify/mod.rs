@@ -476,6 +476,33 @@ mod tests {
         }
     }
 
+    /// The session hands the envelope over in its canonical U-label form;
+    /// SPF is asked for the A-label name the DNS holds, and the partner's
+    /// domain compares equal in either spelling.
+    #[tokio::test]
+    async fn an_internationalized_envelope_is_checked_under_its_a_label() {
+        let verifier = seeded(
+            &[("xn--bcher-kva.example.", "v=spf1 ip4:192.0.2.7 -all")],
+            &["_dmarc.xn--bcher-kva.example.", "_dmarc.example."],
+            NoDmarc::SpfOrDkim,
+        );
+        let message = b"From: <carol@xn--bcher-kva.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let client = Client {
+            ip: "192.0.2.7".parse().unwrap(),
+            helo: "mail.example",
+            mail_from: Some("carol@bücher.example"),
+        };
+        let verdict = verifier
+            .check(&client, PARTNER, "carol@bücher.example", message)
+            .await;
+        assert_eq!(verdict, Verdict::Accept);
+        assert_eq!(domain_of("carol@Bücher.example."), "xn--bcher-kva.example");
+        assert_eq!(
+            with_ascii_domain("carol@bücher.example"),
+            "carol@xn--bcher-kva.example"
+        );
+    }
+
     #[test]
     fn dkim_parent_domains_count_but_not_siblings_or_tlds() {
         assert!(is_domain_or_parent("partner.example", "partner.example"));
