@@ -54,3 +54,8 @@ CREATE INDEX message_log_recipient ON message_log (recipient_id);
 CREATE INDEX conversations_user_a ON conversations (user_a);
 CREATE INDEX conversations_user_b ON conversations (user_b);
 CREATE INDEX aliases_owner ON aliases (owner);
+
+-- step 4
+-- Addresses are mapped by IDNA (UTS 46) to one canonical form, U-labels:
+-- the code of this step (store::renormalize_addresses) rewrites an address
+-- stored in its A-label form (`xn--…`), which SQL cannot decode.

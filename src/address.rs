@@ -61,11 +61,14 @@ pub enum AddressError {
     BadDomain,
 }
 
-/// A participant's real mailbox, normalized for comparison: the whole
-/// address is lowercased (providers treat local parts case-insensitively in
-/// practice and the front-end registers addresses that way). Only plain
-/// `local@domain` forms are accepted: no quoted local parts, comments or
-/// routes, so the value is safe to interpolate into SMTP commands.
+/// A participant's real mailbox, normalized for comparison: ASCII letters of
+/// the local part are lowercased (providers treat local parts
+/// case-insensitively in practice and the front-end registers addresses
+/// that way) and the domain is mapped by IDNA (UTS 46) to its Unicode form,
+/// so `carol@BÜCHER.example`, `carol@bücher.example` and
+/// `carol@xn--bcher-kva.example` are one address. Only plain `local@domain`
+/// forms are accepted: no quoted local parts, comments or routes, so the
+/// value is safe to interpolate into SMTP commands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
@@ -90,32 +93,102 @@ impl EmailAddress {
         if local.is_empty() || domain.is_empty() || local.contains('@') || local.len() > 64 {
             return Err(AddressError::Shape);
         }
-        let ascii_domain_ok = Domain::parse(domain).is_some();
-        // SMTPUTF8 domains are accepted in their Unicode form.
-        let utf8_domain_ok =
-            !domain.is_ascii() && domain.split('.').all(|l| !l.is_empty() && l.len() <= 63);
-        if !(ascii_domain_ok || utf8_domain_ok) || !domain.contains('.') {
+        let domain = canonical_domain(domain).ok_or(AddressError::BadDomain)?;
+        if !domain.contains('.') {
             return Err(AddressError::BadDomain);
         }
         // Only ASCII letters fold in the local part: Unicode lowercasing
         // can turn one mailbox into another (KELVIN SIGN becomes `k`).
-        // Domains fold fully, as IDNA mapping does.
-        Ok(Self(format!(
-            "{}@{}",
-            local.to_ascii_lowercase(),
-            domain.to_lowercase()
-        )))
+        Ok(Self(format!("{}@{domain}", local.to_ascii_lowercase())))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    fn parts(&self) -> (&str, &str) {
+        // parse() made sure there is exactly one `@`.
+        self.0.rsplit_once('@').unwrap_or((&self.0, ""))
+    }
+
+    /// The address with its domain in A-labels (`xn--…`), when that differs
+    /// from the canonical form: what a client without SMTPUTF8 writes.
+    pub fn ascii_domain_form(&self) -> Option<String> {
+        let (local, domain) = self.parts();
+        if domain.is_ascii() {
+            return None;
+        }
+        let ascii = ascii_domain(domain)?;
+        Some(format!("{local}@{ascii}"))
+    }
+
+    /// The spelling for an SMTP envelope: the A-label domain when the local
+    /// part is ASCII, so a server without SMTPUTF8 takes it; an address
+    /// with a non-ASCII local part needs SMTPUTF8 anyway and stays as it is.
+    pub fn envelope_form(&self) -> String {
+        let (local, _) = self.parts();
+        match self.ascii_domain_form() {
+            Some(ascii) if local.is_ascii() => ascii,
+            _ => self.0.clone(),
+        }
+    }
 }
 
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Every spelling of `address` a message may hold: the canonical form and,
+/// when the domain is internationalized, its A-label form. For scrubbers
+/// that must find the address in text whichever form the client wrote.
+pub fn domain_forms(address: &EmailAddress) -> Vec<String> {
+    let mut forms = vec![address.as_str().to_owned()];
+    forms.extend(address.ascii_domain_form());
+    forms
+}
+
+/// The envelope spelling of a stored address (see
+/// [`EmailAddress::envelope_form`]); text that is no address we would
+/// store is returned unchanged.
+pub fn envelope_form(address: &str) -> std::borrow::Cow<'_, str> {
+    match EmailAddress::parse(address) {
+        Ok(parsed) => std::borrow::Cow::Owned(parsed.envelope_form()),
+        Err(_) => std::borrow::Cow::Borrowed(address),
     }
+}
+
+/// UTS 46 processing as mail wants it: letters, digits and hyphens only
+/// (STD3), no hyphen first or last in a label, DNS lengths enforced.
+fn uts46_to_ascii(domain: &str) -> Option<String> {
+    use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+    Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .ok()
+        .map(|ascii| ascii.into_owned())
+}
+
+/// The canonical form of a mail domain: mapped by UTS 46 (case folded,
+/// normalized) and written with U-labels, the form existing databases
+/// store. A-label input (`xn--bcher-kva.example`) becomes `bücher.example`.
+/// None for a name that is not a valid IDNA domain (a broken `xn--` label,
+/// a disallowed character, a label or name too long).
+pub fn canonical_domain(domain: &str) -> Option<String> {
+    use idna::uts46::{AsciiDenyList, Hyphens, Uts46};
+    let ascii = uts46_to_ascii(domain)?;
+    let (unicode, result) = Uts46::new().to_unicode(
+        ascii.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::CheckFirstLast,
+    );
+    result.ok()?;
+    Some(unicode.into_owned())
+}
+
+/// The A-label form (`xn--…`) of a domain, lowercase; None if it is no
+/// valid IDNA domain.
+pub fn ascii_domain(domain: &str) -> Option<String> {
+    uts46_to_ascii(domain.strip_suffix('.').unwrap_or(domain))
 }
 
 /// Number of base32 characters in an alias: 20 × 5 = 100 bits of entropy.
@@ -255,6 +328,76 @@ mod tests {
         }
         let long = format!("{}@b.example", "a".repeat(65));
         assert_eq!(EmailAddress::parse(&long), Err(AddressError::Shape));
+    }
+
+    #[test]
+    fn a_label_and_u_label_spellings_are_one_address() {
+        for spelling in [
+            "carol@bücher.example",
+            "Carol@BÜCHER.example",
+            "carol@xn--bcher-kva.example",
+            "CAROL@XN--BCHER-KVA.EXAMPLE.",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(spelling).unwrap().as_str(),
+                "carol@bücher.example",
+                "{spelling}"
+            );
+        }
+        let carol = EmailAddress::parse("carol@xn--bcher-kva.example").unwrap();
+        assert_eq!(
+            carol.ascii_domain_form().as_deref(),
+            Some("carol@xn--bcher-kva.example")
+        );
+        assert_eq!(
+            domain_forms(&carol),
+            ["carol@bücher.example", "carol@xn--bcher-kva.example"]
+        );
+        assert_eq!(carol.envelope_form(), "carol@xn--bcher-kva.example");
+        // A non-ASCII local part needs SMTPUTF8 anyway: left in its form.
+        let jorg = EmailAddress::parse("jörg@bücher.example").unwrap();
+        assert_eq!(jorg.envelope_form(), "jörg@bücher.example");
+        assert_eq!(domain_forms(&jorg).len(), 2);
+        // An ASCII domain has one spelling.
+        let bob = EmailAddress::parse("bob@partner.example").unwrap();
+        assert_eq!(bob.ascii_domain_form(), None);
+        assert_eq!(domain_forms(&bob), ["bob@partner.example"]);
+        assert_eq!(
+            envelope_form("carol@bücher.example"),
+            "carol@xn--bcher-kva.example"
+        );
+        assert_eq!(envelope_form("not an address"), "not an address");
+        assert_eq!(
+            canonical_domain("XN--BCHER-KVA.example").as_deref(),
+            Some("bücher.example")
+        );
+        assert_eq!(
+            ascii_domain("Bücher.example.").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+    }
+
+    #[test]
+    fn invalid_idna_is_a_bad_domain() {
+        let long_label = format!("a@{}.example", "ü".repeat(60));
+        for bad in [
+            // Punycode that decodes to nothing, or to plain ASCII.
+            "a@xn--.example",
+            "a@xn--abc-.example",
+            // Hyphen first or last in a label, an underscore, an empty label.
+            "a@-bücher.example",
+            "a@bücher-.example",
+            "a@bü_cher.example",
+            "a@bücher..example",
+            // A label whose A-label form passes 63 octets.
+            long_label.as_str(),
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad),
+                Err(AddressError::BadDomain),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

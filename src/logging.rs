@@ -1,7 +1,14 @@
 //! Logging to stderr through a redacting writer: whatever a log line holds —
 //! from our code or from a dependency's error text — any email address and
-//! any IP address is replaced before it leaves the process. Aliases are
-//! logged as bare local parts, so they survive; subjects are never logged.
+//! any IP address is replaced before it leaves the process.
+//!
+//! The rule for our own lines: at info, warn and error no line carries a
+//! per-message identifier (alias, conversation id, user id, address,
+//! subject, IP); per-message events are counted in `/metrics` instead. The
+//! journal keeps lines under its own retention, outside the 90-day purge
+//! and user deletion, so the database stays the only metadata store. Debug
+//! lines may carry aliases (as bare local parts, which survive redaction);
+//! production does not run at debug.
 
 use std::io::{self, Write};
 

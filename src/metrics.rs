@@ -1,5 +1,6 @@
 //! Aggregate counters for `/metrics`. Labels are fixed words chosen by the
-//! code (a reason, a kind), never an alias, address or user id.
+//! code (a reason, a kind), never an alias, address or user id. Per-message
+//! events are counted here, not logged at info (see `logging`).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -15,9 +16,15 @@ pub struct Metrics {
     rejected: Family<Label, Counter>,
     upstream_failures: Family<Label, Counter>,
     bounces: Family<Label, Counter>,
+    sender_refusals: Family<Label, Counter>,
     pub composed: Counter,
     pub conversations_created: Counter,
+    pub conversations_revoked: Counter,
+    pub users_deleted: Counter,
     pub postmaster: Counter,
+    /// Messages the upstream took whose metadata row could not be written.
+    pub log_write_failures: Counter,
+    pub dkim_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -34,9 +41,14 @@ impl Metrics {
         let rejected = Family::<Label, Counter>::default();
         let upstream_failures = Family::<Label, Counter>::default();
         let bounces = Family::<Label, Counter>::default();
+        let sender_refusals = Family::<Label, Counter>::default();
         let composed = Counter::default();
         let conversations_created = Counter::default();
+        let conversations_revoked = Counter::default();
+        let users_deleted = Counter::default();
         let postmaster = Counter::default();
+        let log_write_failures = Counter::default();
+        let dkim_failures = Counter::default();
         registry.register(
             "smtp_sessions",
             "Inbound SMTP sessions accepted",
@@ -63,6 +75,11 @@ impl Metrics {
             bounces.clone(),
         );
         registry.register(
+            "sender_refusals",
+            "Messages to an alias refused 550 5.7.1 (one reply for all), by the check that decided",
+            sender_refusals.clone(),
+        );
+        registry.register(
             "hook_messages_sent",
             "Messages composed through the hook and accepted upstream",
             composed.clone(),
@@ -71,6 +88,26 @@ impl Metrics {
             "conversations_created",
             "Conversations created",
             conversations_created.clone(),
+        );
+        registry.register(
+            "conversations_revoked",
+            "Conversations revoked through the hook",
+            conversations_revoked.clone(),
+        );
+        registry.register(
+            "users_deleted",
+            "Users erased through the hook",
+            users_deleted.clone(),
+        );
+        registry.register(
+            "metadata_rows_failed",
+            "Messages the upstream accepted whose metadata row could not be written",
+            log_write_failures.clone(),
+        );
+        registry.register(
+            "dkim_signing_failures",
+            "Outgoing messages not sent because DKIM signing failed",
+            dkim_failures.clone(),
         );
         registry.register(
             "postmaster_messages",
@@ -84,9 +121,14 @@ impl Metrics {
             rejected,
             upstream_failures,
             bounces,
+            sender_refusals,
             composed,
             conversations_created,
+            conversations_revoked,
+            users_deleted,
             postmaster,
+            log_write_failures,
+            dkim_failures,
         }
     }
 
@@ -102,6 +144,14 @@ impl Metrics {
 
     pub fn bounce(&self, outcome: &'static str) {
         self.bounces.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Why a sender was refused (`not_partner`, `dmarc_fail`, ...): the
+    /// reasons the single SMTP reply does not tell the sender.
+    pub fn sender_refused(&self, check: &'static str) {
+        self.sender_refusals
+            .get_or_create(&[("check", check)])
+            .inc();
     }
 
     /// The Prometheus text exposition format.

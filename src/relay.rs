@@ -135,14 +135,14 @@ impl Relay {
         let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
-                tracing::info!(reason = %err, "message to postmaster refused");
+                tracing::debug!(reason = %err, "message to postmaster refused");
                 return refusal(&err);
             }
         };
         if let Some(sign) =
             loop_guard::detect(inspected.values_of("Received"), self.hostname.as_str())
         {
-            tracing::info!(reason = %sign, "message to postmaster refused: mail loop");
+            tracing::debug!(reason = %sign, "message to postmaster refused: mail loop");
             return Reply::ROUTING_LOOP;
         }
         let message_id = format!("{}@{}", random_trace_id(), self.alias_domain);
@@ -163,7 +163,7 @@ impl Relay {
             tracing::error!("message to postmaster could not be wrapped");
             return Reply::LOCAL_ERROR;
         };
-        let Ok(wrapped) = self.sign(sent_to, wrapped).await else {
+        let Ok(wrapped) = self.sign(wrapped).await else {
             return Reply::LOCAL_ERROR;
         };
         let envelope = Envelope {
@@ -173,7 +173,7 @@ impl Relay {
         match self.upstream.deliver(&envelope, &wrapped).await {
             Ok(()) => {
                 self.metrics.postmaster.inc();
-                tracing::info!(to = %sent_to, "message to the operator forwarded");
+                tracing::debug!(to = %sent_to, "message to the operator forwarded");
                 Reply::DELIVERED
             }
             Err(err) => {
@@ -249,7 +249,7 @@ impl Relay {
         let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
-                tracing::info!(alias = %route.alias, reason = %err, "message refused");
+                tracing::debug!(alias = %route.alias, reason = %err, "message refused");
                 return refusal(&err);
             }
         };
@@ -257,25 +257,24 @@ impl Relay {
         // loops with a matching sender.
         let received = inspected.values_of("Received");
         if let Some(sign) = loop_guard::detect(received, self.hostname.as_str()) {
-            tracing::info!(alias = %route.alias, reason = %sign, "message refused: mail loop");
+            tracing::debug!(alias = %route.alias, reason = %sign, "message refused: mail loop");
             return Reply::ROUTING_LOOP;
         }
-        let header_sender_matches = inspected
-            .from_address
-            .as_deref()
-            .is_some_and(|from| from == route.partner_email);
-        if !(accepted.envelope_sender_matches || header_sender_matches) {
-            tracing::info!(alias = %route.alias, "message refused: sender is not the conversation partner");
-            return Reply::SENDER_NOT_PARTNER;
-        }
-        if let Some(reply) = self.authenticate(route, client, raw).await {
+        let claim = verify::Claim {
+            envelope_is_partner: accepted.envelope_sender_matches,
+            from_is_partner: inspected
+                .from_address
+                .as_deref()
+                .is_some_and(|from| from == route.partner_email),
+        };
+        if let Some(reply) = self.admit_sender(route, client, claim, raw).await {
             return reply;
         }
         if self.policy.auto_replies == AutoReplies::Drop && is_auto_reply(&inspected) {
             // Accepted and dropped: refusing would make the partner's server
             // bounce an auto-reply, which helps nobody.
             self.metrics.rejected("auto_reply_dropped");
-            tracing::info!(alias = %route.alias, "auto-reply dropped by policy");
+            tracing::debug!(alias = %route.alias, "auto-reply dropped by policy");
             return Reply::DELIVERED;
         }
         let now = now_unix();
@@ -303,7 +302,7 @@ impl Relay {
         } = match rewritten {
             Ok(rewritten) => rewritten,
             Err(err) => {
-                tracing::info!(alias = %route.alias, reason = %err, "message refused");
+                tracing::debug!(alias = %route.alias, reason = %err, "message refused");
                 return refusal(&err);
             }
         };
@@ -320,32 +319,46 @@ impl Relay {
             .deliver_and_log(&route.alias, &route.owner_email, forwarded, entry)
             .await
         {
-            tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept the message");
+            tracing::warn!(error = %err, "upstream did not accept a forwarded message");
             return upstream_refusal(&err);
         }
-        tracing::info!(alias = %route.alias, conversation = %route.conversation_id, trace = %trace_id, "message forwarded");
+        tracing::debug!(alias = %route.alias, "message forwarded");
         Reply::DELIVERED
     }
 }
 
 impl Relay {
-    /// SPF/DKIM/DMARC: None when the message may go on, else the refusal.
-    /// The log names the check that failed, never the client or the sender.
-    async fn authenticate(
+    /// Whether the message comes from the partner: their address, and with
+    /// `[verify] mode = "enforce"` SPF/DKIM/DMARC, which then run for every
+    /// sender whatever address they claim. None when the message may go
+    /// on. Everyone else gets one reply at this one point after the same
+    /// DNS work, so a guess of the partner's address, right or wrong, learns
+    /// nothing; only /metrics (which the sender cannot see) tells the
+    /// reasons apart. The log names the check, at debug level only.
+    async fn admit_sender(
         &self,
         route: &Route,
         client: &verify::Client<'_>,
+        claim: verify::Claim,
         raw: &[u8],
     ) -> Option<Reply> {
-        let verifier = self.verifier.as_ref()?;
-        match verifier.check(client, &route.partner_email, raw).await {
+        let verdict = match &self.verifier {
+            Some(verifier) => {
+                verifier
+                    .check(client, claim, &route.partner_email, raw)
+                    .await
+            }
+            None => verify::decide_unverified(&claim),
+        };
+        match verdict {
             Verdict::Accept => None,
             Verdict::Refuse(check) => {
-                tracing::info!(alias = %route.alias, check, "message refused: sender not authenticated");
-                Some(Reply::NOT_AUTHENTICATED)
+                self.metrics.sender_refused(check);
+                tracing::debug!(alias = %route.alias, check, "message refused: sender not accepted");
+                Some(Reply::SENDER_REFUSED)
             }
             Verdict::TryLater(check) => {
-                tracing::info!(alias = %route.alias, check, "message deferred: sender authentication incomplete");
+                tracing::debug!(alias = %route.alias, check, "message deferred: sender authentication incomplete");
                 Some(Reply::DNS_TEMPORARY)
             }
         }
@@ -363,7 +376,7 @@ impl Relay {
         message: Vec<u8>,
         entry: LogEntry,
     ) -> Result<(), DeliveryError> {
-        let message = self.sign(recipient_alias, message).await?;
+        let message = self.sign(message).await?;
         let bounce_address = format!(
             "{}@{}",
             self.verp.local_part(
@@ -388,7 +401,8 @@ impl Relay {
         // The upstream has the message: answering 4xx now would make the
         // sender retry and deliver twice, so a failed log write is only logged.
         if let Err(err) = self.log.write(entry).await {
-            tracing::error!(alias = %recipient_alias, error = %err, "message delivered but its metadata row was not written");
+            self.metrics.log_write_failures.inc();
+            tracing::error!(error = %err, "message delivered but its metadata row was not written");
         }
         Ok(())
     }
@@ -402,7 +416,7 @@ impl Relay {
     async fn notify_bounce(&self, route: &Route, raw: &[u8]) -> Reply {
         let Some(report) = bounce::read_report(raw) else {
             self.metrics.bounce("dropped");
-            tracing::info!(alias = %route.alias, "message to a bounce address is no delivery failure; dropped");
+            tracing::debug!(alias = %route.alias, "message to a bounce address is no delivery failure; dropped");
             return Reply::DELIVERED;
         };
         let now = now_unix();
@@ -415,10 +429,11 @@ impl Relay {
             message_id: &message_id,
             now,
         }) else {
-            tracing::error!(alias = %route.alias, "bounce notice could not be built");
+            self.metrics.bounce("notice_not_built");
+            tracing::error!("bounce notice could not be built");
             return Reply::LOCAL_ERROR;
         };
-        let Ok(notice) = self.sign(&route.alias, notice).await else {
+        let Ok(notice) = self.sign(notice).await else {
             return Reply::LOCAL_ERROR;
         };
         // The null reverse path: a notice about a failure must never cause
@@ -433,14 +448,15 @@ impl Relay {
                     bounce::BounceClass::Permanent => "notified_permanent",
                     bounce::BounceClass::Temporary => "notified_temporary",
                 });
-                tracing::info!(alias = %route.alias, conversation = %route.conversation_id, "bounce notice sent");
+                tracing::debug!(alias = %route.alias, "bounce notice sent");
                 if report.class == bounce::BounceClass::Permanent {
                     self.count_hard_bounce(route).await;
                 }
                 Reply::DELIVERED
             }
             Err(err) => {
-                tracing::warn!(alias = %route.alias, error = %err, "upstream did not accept a bounce notice");
+                self.metrics.bounce("notice_not_accepted");
+                tracing::warn!(error = %err, "upstream did not accept a bounce notice");
                 upstream_refusal(&err)
             }
         }
@@ -448,7 +464,7 @@ impl Relay {
 
     /// Adds the DKIM signature when `[dkim]` is configured. Hashing a large
     /// body and an RSA signature are CPU work, done off the async threads.
-    async fn sign(&self, alias: &str, message: Vec<u8>) -> Result<Vec<u8>, DeliveryError> {
+    async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, DeliveryError> {
         let Some(signer) = &self.dkim else {
             return Ok(message);
         };
@@ -457,11 +473,13 @@ impl Relay {
         match signed {
             Ok(Ok(signed)) => Ok(signed),
             Ok(Err(err)) => {
-                tracing::error!(alias = %alias, error = %err, "message not sent");
+                self.metrics.dkim_failures.inc();
+                tracing::error!(error = %err, "DKIM signing failed; message not sent");
                 Err(DeliveryError::Temporary("DKIM signing failed".into()))
             }
             Err(err) => {
-                tracing::error!(alias = %alias, error = %err, "DKIM signing task failed");
+                self.metrics.dkim_failures.inc();
+                tracing::error!(error = %err, "DKIM signing task failed; message not sent");
                 Err(DeliveryError::Temporary("DKIM signing failed".into()))
             }
         }
@@ -487,10 +505,11 @@ impl Relay {
         match revoked {
             Ok(_) => {
                 self.metrics.bounce("conversation_disabled");
-                tracing::warn!(alias = %route.alias, conversation = %route.conversation_id, "conversation revoked after repeated hard bounces");
+                tracing::warn!("a conversation was revoked after repeated hard bounces");
+                tracing::debug!(alias = %route.alias, "revoked after repeated hard bounces");
             }
             Err(err) => {
-                tracing::error!(alias = %route.alias, error = %err, "could not revoke a bouncing conversation")
+                tracing::error!(error = %err, "could not revoke a bouncing conversation")
             }
         }
     }

@@ -198,6 +198,13 @@ impl Upstream {
         envelope: &Envelope<'_>,
         message: &[u8],
     ) -> Result<(), DeliveryError> {
+        // Stored addresses keep U-labels; a server without SMTPUTF8 takes
+        // only the A-label spelling (mail-send sends what it is given).
+        let rcpt_to = crate::address::envelope_form(envelope.rcpt_to);
+        let envelope = &Envelope {
+            mail_from: envelope.mail_from,
+            rcpt_to: &rcpt_to,
+        };
         match self {
             Upstream::Outbox(outbox) => outbox.deliver(envelope, message).await,
             Upstream::Smtp(smtp) => smtp.deliver(envelope, message).await,

@@ -44,12 +44,22 @@ fn admin_commands_for_privacy_requests() {
 
     let export = daemon.cli(&["user", "export", "alice"]);
     assert!(export.status.success());
-    let export: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
+    let text = stdout(&export);
+    let export: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(export["email"], "alice@a-mail.example");
     assert_eq!(
         export["conversations"][0]["conversation_id"],
         conv.id.as_str()
     );
+    // Bob appears only as the alias Alice knows, never by id or address.
+    let bob_alias = conv.alias_b.split('@').next().unwrap();
+    assert_eq!(export["conversations"][0]["partner_alias"], bob_alias);
+    assert_eq!(export["message_log"][0]["direction"], "received");
+    assert_eq!(export["message_log"][0]["partner_alias"], bob_alias);
+    assert_eq!(export["message_log"][0]["subject"], "legal test");
+    for bobs in ["\"bob\"", "b-mail.example", "partner_id", "sender_id"] {
+        assert!(!text.contains(bobs), "{bobs} in Alice's export: {text}");
+    }
 
     let deleted = daemon.cli(&["user", "delete", "alice"]);
     assert!(deleted.status.success());

@@ -68,11 +68,33 @@ fn front_end_conversation_end_to_end_then_user_deletion() {
     assert_eq!(header(reply, "From").unwrap(), format!("<{alias_b}>"));
     assert!(!contains_ci(header_block(reply).as_bytes(), BOB_EMAIL));
 
-    // Export before deletion holds her address, conversation and log rows.
+    // Export before deletion holds her address, conversation and log rows,
+    // with Bob only as the alias she knows: never his user id or address.
     let (status, export) = hook.authed("GET", "/v1/users/alice/export", None);
     assert_eq!(status, 200);
     assert_eq!(export["email"], ALICE_EMAIL);
-    assert_eq!(export["message_log"].as_array().unwrap().len(), 2);
+    let bob_alias = alias_b.split('@').next().unwrap();
+    assert_eq!(export["conversations"][0]["partner_alias"], bob_alias);
+    let log = export["message_log"].as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    for (row, direction, subject) in [
+        (&log[0], "sent", "Hello from the site"),
+        (&log[1], "received", "Re: Hello from the site"),
+    ] {
+        assert_eq!(row["direction"], direction, "{export}");
+        assert_eq!(row["partner_alias"], bob_alias, "{export}");
+        assert_eq!(row["subject"], subject, "{export}");
+    }
+    let text = export.to_string();
+    for bobs in [
+        "\"bob\"",
+        BOB_EMAIL,
+        "b-mail.example",
+        "partner_id",
+        "sender_id",
+    ] {
+        assert!(!text.contains(bobs), "{bobs} in Alice's export: {text}");
+    }
 
     // Metrics: valid Prometheus text with no personal data.
     let (status, metrics) = hook.call("GET", "/metrics", None, Some(&hook.token));

@@ -19,6 +19,8 @@ const PARTNER: (&str, &str) = ("u-bob", "bob@partner.example");
 const NO_DMARC: (&str, &str) = ("u-dave", "dave@nodmarc.example");
 /// Nothing about this domain is seeded: every lookup is a DNS failure.
 const UNSEEDED: (&str, &str) = ("u-erin", "erin@unseeded.example");
+/// The guesser's own address: SPF for the forger's host, no DMARC.
+const GUESSER: &str = "eve@forger.example";
 const GENUINE_IP: &str = "127.0.0.1";
 const FORGER_IP: &str = "127.0.0.2";
 
@@ -51,13 +53,14 @@ fn write_seeds(dir: &Path, public_key: &str) -> PathBuf {
         &path,
         format!(
             r#"# Parents asked by the DMARC tree walk: they have no record.
-nxdomain = ["_dmarc.example", "_dmarc.nodmarc.example"]
+nxdomain = ["_dmarc.example", "_dmarc.nodmarc.example", "_dmarc.forger.example"]
 
 [txt]
 "partner.example" = "v=spf1 ip4:{GENUINE_IP} -all"
 "_dmarc.partner.example" = "v=DMARC1; p=reject"
 "{SELECTOR}._domainkey.partner.example" = "v=DKIM1; k=rsa; p={public_key}"
 "nodmarc.example" = "v=spf1 ip4:{GENUINE_IP} -all"
+"forger.example" = "v=spf1 ip4:{FORGER_IP} -all"
 "#
         ),
     )
@@ -136,10 +139,22 @@ fn send(
         "--data",
         &format!("@{}", file.display()),
     ]);
-    let codes = reply_codes(&transcript);
-    // greeting, EHLO, MAIL, RCPT, DATA (354), end of data, QUIT
-    let final_code = codes.get(5).cloned().unwrap_or_default();
+    let final_code = final_reply(&transcript)
+        .get(..3)
+        .unwrap_or_default()
+        .to_owned();
     (final_code, transcript)
+}
+
+/// The server's whole reply to the end of data, as swaks saw it.
+fn final_reply(transcript: &str) -> String {
+    let replies: Vec<&str> = transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix("<-  ").or_else(|| l.strip_prefix("<** ")))
+        .filter(|l| l.len() >= 4 && l.as_bytes()[3] == b' ')
+        .collect();
+    // greeting, EHLO, MAIL, RCPT, DATA (354), end of data, QUIT
+    replies.get(5).map(|r| r.to_string()).unwrap_or_default()
 }
 
 fn rand_suffix() -> u64 {
@@ -247,11 +262,8 @@ fn genuine_replies_pass_forged_and_tampered_ones_are_refused_under_p_reject() {
     assert_eq!(outbox_count(&daemon), 2, "a replayed message was forwarded");
 
     let log = daemon.log();
-    assert!(
-        log.contains("check=\"no spf pass for the partner's envelope\""),
-        "{log}"
-    );
-    assert_eq!(log.matches("check=\"dmarc fail\"").count(), 2, "{log}");
+    assert!(log.contains("check=\"no_envelope_spf_pass\""), "{log}");
+    assert_eq!(log.matches("check=\"dmarc_fail\"").count(), 2, "{log}");
     assert!(
         log.contains(conv.alias_a.split('@').next().unwrap()),
         "{log}"
@@ -276,9 +288,7 @@ fn without_dmarc_spf_decides_unless_the_policy_accepts() {
     assert_eq!(code, "550", "SPF fail, no DKIM: {transcript}");
     assert_eq!(outbox_count(&strict), 1);
     assert!(
-        strict
-            .log()
-            .contains("no spf or dkim pass for the partner's domain"),
+        strict.log().contains("check=\"no_spf_or_dkim_pass\""),
         "{}",
         strict.log()
     );
@@ -311,6 +321,95 @@ fn a_dns_failure_defers_with_451_and_forwards_nothing() {
     let (code, transcript) = send(&daemon, GENUINE_IP, erin, &conv.alias_a, &message);
     assert_eq!(code, "451", "{transcript}\n{}", daemon.log());
     assert!(transcript.contains("4.4.3"), "{transcript}");
+    assert_eq!(outbox_count(&daemon), 0);
+    assert_log_private(&daemon);
+}
+
+/// The two ways a guesser who knows an alias tries an address as the
+/// partner's, from a host that is not the partner's: in the envelope (with
+/// their own header From) or in the header From (with their own envelope).
+fn guesses(guess: &str, alias: &str, subject: &str) -> [(String, Vec<u8>); 2] {
+    [
+        (guess.to_owned(), reply_message(GUESSER, alias, subject)),
+        (GUESSER.to_owned(), reply_message(guess, alias, subject)),
+    ]
+}
+
+/// The guess oracle (issue 11, item 4): a right and a wrong guess of the
+/// partner's address get the same final reply, byte for byte, in the
+/// envelope and in the header From. The wrong guess is on the partner's
+/// own domain, so the DNS the message claims is the same for both.
+#[test]
+fn a_right_and_a_wrong_guess_of_the_partners_address_get_the_same_refusal() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, public_key) = partner_key(work.path());
+    let seeds = write_seeds(work.path(), &public_key);
+    for no_dmarc in ["spf_or_dkim", "accept"] {
+        let mut daemon = verifying_daemon(&seeds, no_dmarc);
+        let conv = daemon.conversation(OWNER, PARTNER);
+        daemon.spawn();
+        let right = guesses(PARTNER.1, &conv.alias_a, "right");
+        let wrong = guesses("robert@partner.example", &conv.alias_a, "wrong");
+        for (variant, (right, wrong)) in ["envelope", "header From"]
+            .iter()
+            .zip(right.iter().zip(wrong.iter()))
+        {
+            let (_, right_transcript) = send(&daemon, FORGER_IP, &right.0, &conv.alias_a, &right.1);
+            let (_, wrong_transcript) = send(&daemon, FORGER_IP, &wrong.0, &conv.alias_a, &wrong.1);
+            let (right_reply, wrong_reply) = (
+                final_reply(&right_transcript),
+                final_reply(&wrong_transcript),
+            );
+            assert_eq!(
+                right_reply, wrong_reply,
+                "{no_dmarc}, {variant}: the reply tells the guess\n{right_transcript}\n{wrong_transcript}"
+            );
+            assert_eq!(
+                right_reply,
+                "550 5.7.1 Sender is not allowed to write to this address",
+                "{no_dmarc}, {variant}:\n{right_transcript}\n{}",
+                daemon.log()
+            );
+        }
+        assert_eq!(outbox_count(&daemon), 0, "a guess was forwarded");
+        // The reasons differ only where the sender cannot look.
+        let log = daemon.log();
+        assert!(log.contains("check=\"not_partner\""), "{log}");
+        assert_log_private(&daemon);
+    }
+}
+
+/// A DNS failure for the domain the message claims defers a right and a
+/// wrong guess alike (451), in the envelope and in the header From: the
+/// wrong guess is looked up as the right one is.
+#[test]
+fn a_dns_failure_for_the_claimed_domain_defers_a_right_and_a_wrong_guess_alike() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, public_key) = partner_key(work.path());
+    let seeds = write_seeds(work.path(), &public_key);
+    let mut daemon = verifying_daemon(&seeds, "spf_or_dkim");
+    let conv = daemon.conversation(OWNER, UNSEEDED);
+    daemon.spawn();
+    let right = guesses(UNSEEDED.1, &conv.alias_a, "right");
+    let wrong = guesses("eric@unseeded.example", &conv.alias_a, "wrong");
+    for (variant, (right, wrong)) in ["envelope", "header From"]
+        .iter()
+        .zip(right.iter().zip(wrong.iter()))
+    {
+        let (_, right_transcript) = send(&daemon, FORGER_IP, &right.0, &conv.alias_a, &right.1);
+        let (_, wrong_transcript) = send(&daemon, FORGER_IP, &wrong.0, &conv.alias_a, &wrong.1);
+        for transcript in [&right_transcript, &wrong_transcript] {
+            assert!(
+                final_reply(transcript).starts_with("451 4.4.3"),
+                "{variant}:\n{transcript}\n{}",
+                daemon.log()
+            );
+        }
+        assert_eq!(
+            final_reply(&right_transcript),
+            final_reply(&wrong_transcript)
+        );
+    }
     assert_eq!(outbox_count(&daemon), 0);
     assert_log_private(&daemon);
 }

@@ -92,7 +92,7 @@ async fn create_conversation(State(state): AppState, body: Bytes) -> Result<Resp
         .await?;
     if created {
         relay.metrics.conversations_created.inc();
-        tracing::info!(conversation = %aliases.conversation_id, "conversation created");
+        tracing::debug!(alias_a = %aliases.alias_a, alias_b = %aliases.alias_b, "conversation created");
     }
     let domain = &relay.alias_domain;
     let status = if created {
@@ -123,7 +123,8 @@ async fn revoke_conversation(
     if !revoked {
         return Err(ApiError::not_found("live conversation"));
     }
-    tracing::info!(conversation = %id, "conversation revoked");
+    state.relay.metrics.conversations_revoked.inc();
+    tracing::debug!("conversation revoked");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,7 +194,7 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
     {
         Ok(()) => {
             relay.metrics.composed.inc();
-            tracing::info!(conversation = %view.conversation_id, alias = %view.alias, "composed message sent");
+            tracing::debug!(alias = %view.alias, "composed message sent");
             Ok(Json(
                 serde_json::json!({ "status": "sent", "message_id": format!("<{message_id}>") }),
             )
@@ -241,7 +242,8 @@ async fn delete_user(
     if !deleted {
         return Err(ApiError::not_found("user"));
     }
-    tracing::info!(user = %id, "user deleted");
+    state.relay.metrics.users_deleted.inc();
+    tracing::debug!("user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

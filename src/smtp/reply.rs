@@ -41,7 +41,7 @@ impl Reply {
         match *self {
             Reply::RELAY_DENIED => "relay_denied",
             Reply::NO_SUCH_RECIPIENT => "unknown_recipient",
-            Reply::SENDER_NOT_PARTNER => "sender_not_partner",
+            Reply::SENDER_REFUSED => "sender_refused",
             Reply::ONE_RECIPIENT => "extra_recipient",
             Reply::TOO_BIG | Reply::HEADER_TOO_LARGE => "too_big",
             Reply::BARE_LINE_ENDING => "bare_line_ending",
@@ -54,7 +54,6 @@ impl Reply {
             Reply::RATE_LIMITED => "rate_limited",
             Reply::OVER_BUDGET => "over_memory_budget",
             Reply::ROUTING_LOOP => "loop",
-            Reply::NOT_AUTHENTICATED => "not_authenticated",
             Reply::DNS_TEMPORARY => "dns_temporary",
             _ => "protocol",
         }
@@ -77,10 +76,12 @@ impl Reply {
 
     pub const RELAY_DENIED: Reply = Reply::new(554, "5.7.1 Relaying denied");
     pub const NO_SUCH_RECIPIENT: Reply = Reply::new(550, "5.1.1 No such recipient here");
-    pub const SENDER_NOT_PARTNER: Reply =
+    /// Mail to an alias from anyone but the authenticated partner: one
+    /// reply for a wrong address and for the partner's address that failed
+    /// SPF/DKIM/DMARC, so a refused sender cannot tell whether the address
+    /// they tried was the partner's (the reasons differ only in /metrics).
+    pub const SENDER_REFUSED: Reply =
         Reply::new(550, "5.7.1 Sender is not allowed to write to this address");
-    pub const NOT_AUTHENTICATED: Reply =
-        Reply::new(550, "5.7.1 Message failed sender authentication");
     pub const DNS_TEMPORARY: Reply = Reply::new(
         451,
         "4.4.3 Temporary DNS failure while authenticating the sender, please try again later",

@@ -361,7 +361,9 @@ impl Store {
         Ok(())
     }
 
-    /// Log rows in which the user appears, oldest first (legal disclosure, export).
+    /// Log rows in which the user appears, oldest first, with both user ids:
+    /// the operator's legal disclosure (`anonrelay log --user`), never the
+    /// user's own export, which names the partner by alias only.
     pub fn log_for_user(&self, user: &str) -> Result<Vec<LogEntry>, StoreError> {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
@@ -382,8 +384,10 @@ impl Store {
     }
 }
 
-/// A conversation as seen from one participant, for composing and export.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A conversation as seen from one participant, for composing. Holds the
+/// partner's id and address: never shown to the participant (the export
+/// has its own types).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationView {
     pub conversation_id: String,
     pub created_at: i64,
@@ -395,17 +399,52 @@ pub struct ConversationView {
     pub partner_id: String,
     /// The alias that represents the partner (this user writes to it).
     pub partner_alias: String,
-    #[serde(skip)]
     pub partner_email: String,
 }
 
-/// Everything the store holds about one user.
+/// Everything the store holds about one user, as shown to that user: the
+/// partner appears only as the alias the user knows, never by user id or
+/// address (the operator's `log --user` keeps both ids).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UserExport {
     pub user_id: String,
     pub email: String,
-    pub conversations: Vec<ConversationView>,
-    pub message_log: Vec<LogEntry>,
+    pub conversations: Vec<ExportedConversation>,
+    pub message_log: Vec<ExportedMessage>,
+}
+
+/// One of the user's conversations in their export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportedConversation {
+    pub conversation_id: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The alias that represents this user (the partner writes to it).
+    pub alias: String,
+    pub display_name: Option<String>,
+    /// The alias that represents the partner (this user writes to it).
+    pub partner_alias: String,
+}
+
+/// One message_log row in the user's export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExportedMessage {
+    pub sent_at: i64,
+    pub direction: Direction,
+    /// The partner as the alias the user knows: the one they wrote to, or
+    /// the one the message came from. None once the conversation is gone
+    /// (a deleted partner).
+    pub partner_alias: Option<String>,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The user wrote the message.
+    Sent,
+    /// The user received it.
+    Received,
 }
 
 const CONVERSATION_VIEW: &str =
@@ -458,18 +497,65 @@ impl Store {
             return Ok(None);
         };
         let conversations = self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "{CONVERSATION_VIEW} WHERE me.owner = ?1 ORDER BY c.created_at, c.id"
-            ))?;
-            let rows = stmt.query_map(params![user], conversation_view)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.id, c.created_at, c.revoked_at, me.alias, me.display_name, other.alias
+                 FROM conversations c
+                 JOIN aliases me ON me.conversation_id = c.id
+                 JOIN aliases other ON other.conversation_id = c.id AND other.owner <> me.owner
+                 WHERE me.owner = ?1 ORDER BY c.created_at, c.id",
+            )?;
+            let rows = stmt.query_map(params![user], |row| {
+                Ok(ExportedConversation {
+                    conversation_id: row.get(0)?,
+                    created_at: row.get(1)?,
+                    revoked_at: row.get(2)?,
+                    alias: row.get(3)?,
+                    display_name: row.get(4)?,
+                    partner_alias: row.get(5)?,
+                })
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         Ok(Some(UserExport {
             user_id: user.to_owned(),
             email,
             conversations,
-            message_log: self.log_for_user(user)?,
+            message_log: self.exported_log(user)?,
         }))
+    }
+
+    /// The user's log rows with the partner named by alias. A row's alias
+    /// is the one the message was addressed to: the partner's when the user
+    /// sent it, the user's own when they received it (the partner is then
+    /// the other alias of that conversation).
+    fn exported_log(&self, user: &str) -> Result<Vec<ExportedMessage>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT l.sent_at, l.sender_id IS ?1, l.subject,
+                        CASE WHEN l.sender_id IS ?1 AND addressed.owner <> ?1 THEN addressed.alias
+                             WHEN l.recipient_id IS ?1 AND addressed.owner = ?1 THEN other.alias
+                        END
+                 FROM message_log l
+                 LEFT JOIN aliases addressed ON addressed.alias = l.alias
+                 LEFT JOIN aliases other ON other.conversation_id = addressed.conversation_id
+                                        AND other.owner <> addressed.owner
+                 WHERE l.sender_id = ?1 OR l.recipient_id = ?1 ORDER BY l.sent_at, l.id",
+            )?;
+            let rows = stmt.query_map(params![user], |row| {
+                let sent: bool = row.get(1)?;
+                Ok(ExportedMessage {
+                    sent_at: row.get(0)?,
+                    direction: if sent {
+                        Direction::Sent
+                    } else {
+                        Direction::Received
+                    },
+                    subject: row.get(2)?,
+                    partner_alias: row.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     /// Erases a user: their address and every conversation they were in
@@ -641,9 +727,36 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     for (index, sql) in steps.iter().enumerate().skip(found as usize) {
         let version = index as i64 + 1;
-        conn.execute_batch(&format!(
-            "BEGIN; {sql}\nPRAGMA user_version = {version}; COMMIT;"
-        ))?;
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        if version == RENORMALIZE_ADDRESSES_STEP {
+            renormalize_addresses(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema step whose work is done by [`renormalize_addresses`].
+const RENORMALIZE_ADDRESSES_STEP: i64 = 4;
+
+/// Rewrites every stored address into today's canonical form
+/// ([`EmailAddress::parse`]): one registered as `carol@xn--bcher-kva.example`
+/// before IDNA mapping becomes `carol@bücher.example`, which the sender check
+/// compares with. A value that no longer parses is left as it was.
+fn renormalize_addresses(conn: &Connection) -> Result<(), StoreError> {
+    let users: Vec<(String, String)> = conn
+        .prepare("SELECT id, email FROM users")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE users SET email = ?2 WHERE id = ?1")?;
+    for (id, email) in users {
+        if let Ok(canonical) = EmailAddress::parse(&email) {
+            if canonical.as_str() != email {
+                update.execute(params![id, canonical.as_str()])?;
+            }
+        }
     }
     Ok(())
 }

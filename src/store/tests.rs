@@ -349,3 +349,117 @@ fn durability_sets_sqlites_synchronous_mode() {
     .unwrap();
     assert_eq!(config.store.synchronous, Durability::Full);
 }
+
+/// A database of version 3 that stored an address in its A-label form
+/// (registered before IDNA mapping): migrating makes it the canonical
+/// U-label form, so the sender check finds the partner; other rows stay.
+#[test]
+fn addresses_stored_in_a_label_form_are_made_canonical() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        let steps = schema_steps();
+        conn.execute_batch(&format!(
+            "{}\n{}\nPRAGMA user_version = 3;",
+            steps[1], steps[2]
+        ))
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email) VALUES
+                 ('carol', 'carol@xn--bcher-kva.example'),
+                 ('bob', 'bob@b.example'),
+                 ('odd', 'not an address')",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let conn = lock(&store.writer);
+    let email = |id: &str| -> String {
+        conn.query_row("SELECT email FROM users WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(email("carol"), "carol@bücher.example");
+    assert_eq!(email("bob"), "bob@b.example");
+    assert_eq!(email("odd"), "not an address");
+}
+
+/// A user's export names each partner by the alias the user knows, in
+/// conversations and log rows alike, and holds neither the partner's user
+/// id nor their address; a row whose conversation is gone names no
+/// partner. The operator's `log_for_user` keeps both ids.
+#[test]
+fn the_export_names_partners_only_by_alias() {
+    let (_dir, store) = temp_store();
+    let alice = person("u-alice", "alice@a.example");
+    let (bob, carol) = (
+        person("u-bob-partner", "bob.secret@b.example"),
+        person("u-carol-partner", "carol.secret@c.example"),
+    );
+    let with_bob = store.create_conversation(&alice, &bob, 1).unwrap().0;
+    let with_carol = store.create_conversation(&alice, &carol, 2).unwrap().0;
+    let row = |sent_at, sender: &Participant, recipient: &Participant, alias: &str| LogEntry {
+        sent_at,
+        sender_id: Some(sender.user_id.as_str().into()),
+        recipient_id: Some(recipient.user_id.as_str().into()),
+        alias: alias.into(),
+        subject: format!("subject {sent_at}"),
+    };
+    // Bob writes to Alice's alias, Alice to Bob's, Carol to Alice's.
+    store
+        .log_message(&row(10, &bob, &alice, &with_bob.alias_a))
+        .unwrap();
+    store
+        .log_message(&row(11, &alice, &bob, &with_bob.alias_b))
+        .unwrap();
+    store
+        .log_message(&row(12, &carol, &alice, &with_carol.alias_a))
+        .unwrap();
+
+    let export = store.export_user("u-alice").unwrap().unwrap();
+    let partners: Vec<&str> = export
+        .conversations
+        .iter()
+        .map(|c| c.partner_alias.as_str())
+        .collect();
+    assert_eq!(
+        partners,
+        [with_bob.alias_b.as_str(), with_carol.alias_b.as_str()]
+    );
+    let log: Vec<(Direction, Option<&str>)> = export
+        .message_log
+        .iter()
+        .map(|m| (m.direction, m.partner_alias.as_deref()))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (Direction::Received, Some(with_bob.alias_b.as_str())),
+            (Direction::Sent, Some(with_bob.alias_b.as_str())),
+            (Direction::Received, Some(with_carol.alias_b.as_str())),
+        ]
+    );
+    let json = serde_json::to_string(&export).unwrap();
+    for secret in [
+        "u-bob-partner",
+        "u-carol-partner",
+        "bob.secret",
+        "carol.secret",
+        "partner_id",
+    ] {
+        assert!(!json.contains(secret), "{secret} in the export: {json}");
+    }
+    assert!(json.contains("\"direction\":\"received\""), "{json}");
+
+    // Carol is deleted: her conversation is gone, her row names nobody.
+    assert!(store.delete_user("u-carol-partner").unwrap());
+    let export = store.export_user("u-alice").unwrap().unwrap();
+    assert_eq!(export.conversations.len(), 1);
+    assert_eq!(export.message_log[2].partner_alias, None);
+    assert_eq!(export.message_log[2].subject, "subject 12");
+
+    // The operator's disclosure keeps both ids.
+    let disclosed = store.log_for_user("u-alice").unwrap();
+    assert_eq!(disclosed[1].sender_id.as_deref(), Some("u-alice"));
+    assert_eq!(disclosed[1].recipient_id.as_deref(), Some("u-bob-partner"));
+}

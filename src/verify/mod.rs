@@ -3,6 +3,10 @@
 //! DMARC of the header From domain, through mail-auth. `policy` turns the
 //! findings into accept / 550 5.7.1 / 451 4.4.3; DNS answers are cached in
 //! memory with their TTLs (`cache`), or seeded from a file (`seed`).
+//!
+//! The lookups depend only on the message and its client, never on who the
+//! partner is: a guess of the partner's address, right or wrong, costs the
+//! same DNS work and time (the partner enters only in comparisons after).
 
 pub mod cache;
 pub mod policy;
@@ -22,7 +26,7 @@ use mail_auth::{
 use serde::Deserialize;
 
 use cache::DnsCache;
-pub use policy::{decide, DmarcFinding, Evidence, NoDmarc, Verdict};
+pub use policy::{decide, decide_unverified, Claim, DmarcFinding, Evidence, NoDmarc, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -180,29 +184,38 @@ impl Verifier {
         }
     }
 
-    /// Whether `raw`, sent by `client`, authentically comes from the
-    /// partner whose registered address is `partner_email`.
-    pub async fn check(&self, client: &Client<'_>, partner_email: &str, raw: &[u8]) -> Verdict {
+    /// Whether `raw`, sent by `client` with the addresses `claim` found to
+    /// be (or not be) the partner's, authentically comes from the partner
+    /// whose registered address is `partner_email`.
+    pub async fn check(
+        &self,
+        client: &Client<'_>,
+        claim: Claim,
+        partner_email: &str,
+        raw: &[u8],
+    ) -> Verdict {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
-            return Verdict::Refuse("unparsable message");
+            return Verdict::Refuse(UNPARSABLE);
         };
-        match tokio::time::timeout(self.timeout, self.evidence(client, partner_email, &message))
-            .await
-        {
+        let evidence = self.evidence(client, claim, partner_email, &message);
+        match tokio::time::timeout(self.timeout, evidence).await {
             Ok(evidence) => decide(&evidence, self.no_dmarc),
-            Err(_) => Verdict::TryLater("dns timeout"),
+            Err(_) => Verdict::TryLater(DNS_TIMEOUT),
         }
     }
 
     async fn evidence(
         &self,
         client: &Client<'_>,
+        claim: Claim,
         partner_email: &str,
         message: &AuthenticatedMessage<'_>,
     ) -> Evidence {
         let partner_domain = domain_of(partner_email);
         let partner_domain = partner_domain.as_str();
-        let mail_from = client.mail_from.unwrap_or("");
+        // DNS names are asked in A-labels, whichever spelling the client used.
+        let mail_from = client.mail_from.map(with_ascii_domain).unwrap_or_default();
+        let mail_from = mail_from.as_str();
         let spf = self
             .authenticator
             .verify_spf(self.with_caches(SpfParameters::verify_mail_from(
@@ -231,26 +244,27 @@ impl Verifier {
             )))
             .await;
 
-        let spf_for_partner = spf.domain().eq_ignore_ascii_case(partner_domain);
-        let dkim_for_partner = dkim.iter().filter(|output| {
+        let signed_by = |output: &&mail_auth::DkimOutput<'_>, domain: &str| {
             output
                 .signature()
-                .is_some_and(|s| is_domain_or_parent(&s.d, partner_domain))
+                .is_some_and(|s| is_domain_or_parent(&s.d, domain))
+        };
+        // What the message claims: SPF's domain (the envelope's, or HELO's
+        // for the null sender) and the header From's.
+        let claimed = [domain_of(spf.domain()), domain_of(message.from())];
+        let claimed_dkim_temp_error = dkim.iter().any(|output| {
+            matches!(output.result(), DkimResult::TempError(_))
+                && claimed.iter().any(|domain| signed_by(&output, domain))
         });
         Evidence {
-            from_is_partner: message
-                .from()
-                .trim_end_matches('.')
-                .eq_ignore_ascii_case(partner_email.trim_end_matches('.')),
+            claim,
             dmarc: dmarc_finding(&dmarc),
-            spf_partner_pass: spf_for_partner && spf.result() == SpfResult::Pass,
-            spf_partner_temp_error: spf_for_partner && spf.result() == SpfResult::TempError,
-            dkim_partner_pass: dkim_for_partner
-                .clone()
-                .any(|o| o.result() == &DkimResult::Pass),
-            dkim_partner_temp_error: dkim_for_partner
-                .into_iter()
-                .any(|o| matches!(o.result(), DkimResult::TempError(_))),
+            spf_partner_pass: domain_of(spf.domain()) == partner_domain
+                && spf.result() == SpfResult::Pass,
+            dkim_partner_pass: dkim
+                .iter()
+                .any(|o| signed_by(&o, partner_domain) && o.result() == &DkimResult::Pass),
+            claimed_temp_error: spf.result() == SpfResult::TempError || claimed_dkim_temp_error,
         }
     }
 
@@ -285,12 +299,26 @@ fn dmarc_finding(output: &mail_auth::DmarcOutput) -> DmarcFinding {
     }
 }
 
+/// Refused: mail-auth cannot read the header (the same for every sender).
+const UNPARSABLE: &str = "unparsable";
+/// The DNS work for the message did not finish within `dns_timeout_secs`.
+const DNS_TIMEOUT: &str = "dns_timeout";
+
+/// The domain of an address (or a bare domain), lowercase, in A-labels.
 fn domain_of(address: &str) -> String {
-    address
+    let domain = address
         .rsplit_once('@')
         .map_or(address, |(_, domain)| domain)
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
+        .trim_end_matches('.');
+    crate::address::ascii_domain(domain).unwrap_or_else(|| domain.to_ascii_lowercase())
+}
+
+/// `address` with its domain in A-labels, as SPF asks the DNS.
+fn with_ascii_domain(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, _)) => format!("{local}@{}", domain_of(address)),
+        None => domain_of(address),
+    }
 }
 
 /// `d` is `domain` or one of its parents (never a bare top-level label).
@@ -337,12 +365,24 @@ mod tests {
             mail_from: Some("bob@partner.example"),
         };
         let message = b"From: <bob@partner.example>\r\nSubject: hi\r\n\r\nbody\r\n";
-        let verdict = verifier
-            .check(&client, "bob@partner.example", message)
-            .await;
-        assert_eq!(verdict, Verdict::TryLater("dns timeout"));
+        // The partner and a stranger wait for the same DNS alike.
+        for claim in [PARTNER, STRANGER] {
+            let verdict = verifier
+                .check(&client, claim, "bob@partner.example", message)
+                .await;
+            assert_eq!(verdict, Verdict::TryLater(DNS_TIMEOUT), "{claim:?}");
+        }
         drop(silent);
     }
+
+    const PARTNER: Claim = Claim {
+        envelope_is_partner: true,
+        from_is_partner: true,
+    };
+    const STRANGER: Claim = Claim {
+        envelope_is_partner: false,
+        from_is_partner: false,
+    };
 
     /// Offline verifier over `records` (name, TXT) and NXDOMAIN `absent`.
     fn seeded(records: &[(&str, &str)], absent: &[&str], no_dmarc: NoDmarc) -> Verifier {
@@ -393,10 +433,74 @@ mod tests {
                 mail_from: Some("bob@partner.example"),
             };
             let verdict = verifier
-                .check(&client, "bob@partner.example", message)
+                .check(&client, PARTNER, "bob@partner.example", message)
                 .await;
             assert_eq!(verdict == Verdict::Accept, accepted, "{ip}: {verdict:?}");
         }
+    }
+
+    /// A domain the message claims whose records cannot be had: "try
+    /// later" for the partner's address and for a stranger's on that
+    /// domain alike, in the envelope and in the header From.
+    #[tokio::test]
+    async fn dns_trouble_for_a_claimed_domain_defers_every_sender_alike() {
+        let verifier = seeded(
+            &[("partner.example.", "v=spf1 ip4:192.0.2.7 -all")],
+            &["_dmarc.partner.example.", "_dmarc.example."],
+            NoDmarc::SpfOrDkim,
+        );
+        let unseeded = b"From: <erin@unseeded.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let seeded = b"From: <bob@partner.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let cases: [(&str, &[u8]); 2] = [
+            // Envelope on the unseeded domain, header From on a good one.
+            ("erin@unseeded.example", seeded),
+            // Envelope on a good domain, header From on the unseeded one.
+            ("bob@partner.example", unseeded),
+        ];
+        for (mail_from, message) in cases {
+            let client = Client {
+                ip: "192.0.2.99".parse().unwrap(),
+                helo: "mail.example",
+                mail_from: Some(mail_from),
+            };
+            for claim in [PARTNER, STRANGER] {
+                let verdict = verifier
+                    .check(&client, claim, "erin@unseeded.example", message)
+                    .await;
+                assert_eq!(
+                    verdict,
+                    Verdict::TryLater(policy::CLAIMED_DNS_TEMPORARY),
+                    "{mail_from} {claim:?}"
+                );
+            }
+        }
+    }
+
+    /// The session hands the envelope over in its canonical U-label form;
+    /// SPF is asked for the A-label name the DNS holds, and the partner's
+    /// domain compares equal in either spelling.
+    #[tokio::test]
+    async fn an_internationalized_envelope_is_checked_under_its_a_label() {
+        let verifier = seeded(
+            &[("xn--bcher-kva.example.", "v=spf1 ip4:192.0.2.7 -all")],
+            &["_dmarc.xn--bcher-kva.example.", "_dmarc.example."],
+            NoDmarc::SpfOrDkim,
+        );
+        let message = b"From: <carol@xn--bcher-kva.example>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let client = Client {
+            ip: "192.0.2.7".parse().unwrap(),
+            helo: "mail.example",
+            mail_from: Some("carol@bücher.example"),
+        };
+        let verdict = verifier
+            .check(&client, PARTNER, "carol@bücher.example", message)
+            .await;
+        assert_eq!(verdict, Verdict::Accept);
+        assert_eq!(domain_of("carol@Bücher.example."), "xn--bcher-kva.example");
+        assert_eq!(
+            with_ascii_domain("carol@bücher.example"),
+            "carol@xn--bcher-kva.example"
+        );
     }
 
     #[test]

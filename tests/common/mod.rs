@@ -179,6 +179,9 @@ pub struct Daemon {
     pub guard: Option<Guard>,
     /// Extra environment for `serve` and the CLI (e.g. the test clock).
     pub env: Vec<(String, String)>,
+    /// `ANONRELAY_LOG` for `serve`: `debug` unless a test sets None, which
+    /// runs the daemon at its default level, as in production.
+    pub log_filter: Option<String>,
 }
 
 pub struct DaemonOptions {
@@ -250,6 +253,7 @@ path = "state/relay.db"
             config,
             guard: None,
             env: Vec::new(),
+            log_filter: Some("debug".to_owned()),
         }
     }
 
@@ -261,11 +265,15 @@ path = "state/relay.db"
 
     pub fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_anonrelay"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_anonrelay"));
+        match &self.log_filter {
+            Some(filter) => command.env("ANONRELAY_LOG", filter),
+            None => command.env_remove("ANONRELAY_LOG"),
+        };
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
-            .env("ANONRELAY_LOG", "debug")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
