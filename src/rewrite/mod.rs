@@ -9,6 +9,7 @@
 //! copied byte for byte.
 
 pub mod body;
+pub mod cms;
 mod content_id;
 mod embedded;
 mod field_guard;
