@@ -16,6 +16,7 @@
 pub mod address;
 pub mod armor;
 pub mod flowed;
+pub mod ical;
 pub mod names;
 pub mod network;
 
