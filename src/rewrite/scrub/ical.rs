@@ -11,8 +11,9 @@
 //!   `CN` the conversation's display name; other people keep their
 //!   address, and their `CN` goes through [`Scrubber::text`];
 //! - text values are unescaped, scrubbed like any text a reader sees
-//!   (Google's DESCRIPTION links carry the organizer's address), and
-//!   escaped again;
+//!   (Google's DESCRIPTION links carry the organizer's address, plainly
+//!   and percent-encoded, and base64-encoded in `eid`/`tok`:
+//!   [`encoded_sender`]), and escaped again;
 //! - structured values (dates, rules, numbers, enumerations) are kept only
 //!   when made of the characters their syntax allows;
 //! - `UID` goes through the caller's mapping, `PRODID` is the relay's own.
@@ -30,6 +31,7 @@
 //! length.
 
 mod content_line;
+pub mod encoded_sender;
 
 use std::borrow::Cow;
 
@@ -324,7 +326,10 @@ fn structured_value(
 }
 
 fn text_value(value: &str, cx: &CalendarContext<'_>) -> String {
-    let text = content_line::unescape_text(value);
+    let mut text = content_line::unescape_text(value);
+    if let Some(stripped) = encoded_sender::strip(&text, &cx.scrubber.identity().addresses) {
+        text = stripped;
+    }
     content_line::escape_text(&cx.scrubber.text(&text))
 }
 

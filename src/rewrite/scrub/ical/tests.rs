@@ -384,3 +384,141 @@ fn a_line_folded_into_many_pieces_is_unfolded_in_one_pass() {
     let out = scrubbed(&input);
     assert!(out.contains(&format!("SUMMARY:{}y\r\n", "x".repeat(150_000))));
 }
+
+#[test]
+fn google_eid_and_tok_in_a_description_are_removed() {
+    let eid = "M2s4ZjBxMnZiMW43bTRwNnI5czV0MnU4dzAgbGlubmVhLnZhc3F1ZXoub3J0aXo4OEBt";
+    let input = event(&format!(
+        "DESCRIPTION:View your event at https://calendar.google.com/calendar/event?action=VIEW&eid={eid}&hl=en.\r\n"
+    ));
+    assert_eq!(
+        scrubbed(&input),
+        expected_event("DESCRIPTION:View your event at https://calendar.google.com/calendar/event?action=VIEW&eid=&hl=en.\r\n")
+    );
+}
+
+/// The calendar part of a committed fixture (fixtures/make-calendar.py):
+/// the bytes after the header block of the first part whose header holds
+/// `marker`, up to the next boundary line.
+fn fixture_part(fixture: &str, marker: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture);
+    let text = std::fs::read_to_string(path).expect("read fixture");
+    let header = text.find(marker).expect("the part");
+    let body = header + text[header..].find("\r\n\r\n").expect("end of header") + 4;
+    let end = body + text[body..].find("\r\n--").expect("next boundary");
+    let part = &text[body..end + 2];
+    if text[header..body].contains("Content-Transfer-Encoding: base64") {
+        let compact: String = part.split_whitespace().collect();
+        data_encoding::BASE64
+            .decode(compact.as_bytes())
+            .expect("base64")
+    } else {
+        part.as_bytes().to_vec()
+    }
+}
+
+/// What a reader could be shown: unfolded, text unescaped, URLs decoded,
+/// lower case.
+fn as_a_reader_sees(out: &str) -> String {
+    let unescaped = super::content_line::unescape_text(&unfold(out));
+    super::percent_decode(&unescaped).to_lowercase()
+}
+
+fn assert_free_of(out: &str, secrets: &[&str]) {
+    let seen = as_a_reader_sees(out);
+    for secret in secrets {
+        assert!(
+            !seen.contains(&secret.to_lowercase()),
+            "{secret} survived in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn the_google_invitation_fixture_keeps_nothing_of_the_sender() {
+    let scrubber = linnea();
+    let cx = CalendarContext {
+        scrubber: &scrubber,
+        uid: &mapped_uid,
+    };
+    for marker in [
+        "Content-Type: text/calendar",
+        "Content-Type: application/ics",
+    ] {
+        let raw = fixture_part("google-calendar-invitation.eml", marker);
+        let input = String::from_utf8_lossy(&raw);
+        // The secrets really are in the input (so this test can fail).
+        assert!(input.contains("linnea.vasquez.ortiz88@gmai\r\n l.com"));
+        assert!(input.contains("X-GOOGLE-CONFERENCE"));
+        let out = match scrub_bytes(&raw, &cx) {
+            Ok(out) => out,
+            Err(e) => panic!("{marker}: {e}"),
+        };
+        assert_free_of(
+            &out,
+            &[
+                "linnea.vasquez.ortiz88",
+                "Linnea Vasquez Ortiz",
+                "M2s4ZjBxMnZiMW43bTRwNnI5czV0MnU4dzAgbGlubmVhLnZhc3F1ZXoub3J0aXo4OEBt",
+                "MzJsaW5uZWEudmFzcXVlei5vcnRpejg4QGdtYWlsLmNvbTRj",
+                "3k8f0q2vb1n7m4p6r9s5t2u8w0@google.com",
+                "Google Inc",
+                "X-GOOGLE",
+                "X-MICROSOFT",
+                "X-NUM-GUESTS",
+                "X-LIC-LOCATION",
+            ],
+        );
+        let seen = unfold(&out);
+        assert!(seen.contains(&format!("ORGANIZER;CN=Quiet Heron:mailto:{ALIAS}\r\n")));
+        assert!(seen.contains("UID:uid37@relay.example\r\n"));
+        assert!(seen.contains("Join with Google Meet: https://meet.google.com/xqz-brtw-kpn"));
+        assert!(seen.contains("ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=xk4v7q2m9t3w8r5n6p2a@relay.example:mailto:xk4v7q2m9t3w8r5n6p2a@relay.example\r\n"));
+    }
+}
+
+#[test]
+fn the_outlook_invitation_fixture_keeps_nothing_of_the_sender() {
+    let scrubber = Scrubber::new(Identity {
+        addresses: vec!["hanne.sorlie@hotmail.no".into()],
+        alias_address: ALIAS.into(),
+        names: vec!["Hanne Sørlie".into()],
+        name_replacement: "Quiet Heron".into(),
+        ..Identity::default()
+    });
+    let cx = CalendarContext {
+        scrubber: &scrubber,
+        uid: &mapped_uid,
+    };
+    let raw = fixture_part(
+        "outlook-calendar-invitation.eml",
+        "Content-Type: text/calendar",
+    );
+    let input = String::from_utf8_lossy(&raw);
+    assert!(input.contains("ORGANIZER;CN=\"Hanne Sørlie\":mailto:hanne.sorlie@hotmail.no"));
+    assert!(input.contains("X-ALT-DESC"));
+    let out = match scrub_bytes(&raw, &cx) {
+        Ok(out) => out,
+        Err(e) => panic!("{e}"),
+    };
+    assert_free_of(
+        &out,
+        &[
+            "hanne.sorlie",
+            "Hanne Sørlie",
+            "040000008200E00074C5B7101A82E008",
+            "Microsoft Exchange",
+            "X-MICROSOFT",
+            "X-MS-OLK",
+            "X-ALT-DESC",
+            "<html",
+        ],
+    );
+    let seen = unfold(&out);
+    assert!(seen.contains(&format!("ORGANIZER;CN=Quiet Heron:mailto:{ALIAS}\r\n")));
+    assert!(seen.contains("DTSTART;TZID=W. Europe Standard Time:20261211T190000\r\n"));
+    assert!(seen.contains("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"));
+    assert!(seen.contains("DESCRIPTION;LANGUAGE=nb-NO:Hei!\\n\\nSkal vi ta julebordet på Schrøder i år? Jeg har reservert bord til seks.\\n\\nHilsen\\nQuiet Heron\\nk7q2m9t3w8r5n6p2a4xz@relay.example\\n\r\n"));
+}
