@@ -86,6 +86,8 @@ pub fn scrub_bytes(raw: &[u8], cx: &CalendarContext<'_>) -> Result<String, Calen
     if raw.len() > MAX_INPUT_BYTES {
         return Err(CalendarError::TooLarge(raw.len()));
     }
+    // Some exporters start with a UTF-8 byte order mark; it is no name.
+    let raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
     let limits = Limits {
         max_lines: MAX_LINES,
         max_line_bytes: MAX_LINE_BYTES,

@@ -291,6 +291,15 @@ fn a_fold_inside_a_utf8_character_is_mended_from_bytes() {
 }
 
 #[test]
+fn a_byte_order_mark_is_not_part_of_the_first_line() {
+    let input = "\u{feff}BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n";
+    assert_eq!(
+        scrubbed(input),
+        format!("BEGIN:VCALENDAR\r\nPRODID:{PRODID}\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
+    );
+}
+
+#[test]
 fn bare_lf_input_gives_crlf_output_refolded_at_75_octets() {
     let summary =
         "Ærlig talt en veldig lang tittel på et møte som går over flere linjer i kalenderen";
