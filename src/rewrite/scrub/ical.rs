@@ -135,11 +135,12 @@ impl Rebuild<'_, '_> {
         let Some(parsed) = ContentLine::parse(line) else {
             return Ok(());
         };
+        // Trailing blanks after a component name are a producer's slip.
         if parsed.name.eq_ignore_ascii_case("BEGIN") {
-            return self.begin(parsed.value);
+            return self.begin(parsed.value.trim_end());
         }
         if parsed.name.eq_ignore_ascii_case("END") {
-            return self.end(parsed.value);
+            return self.end(parsed.value.trim_end());
         }
         if self.open.last().is_some_and(|c| c.kept) {
             if let Some(rebuilt) = property(&parsed, self.cx) {

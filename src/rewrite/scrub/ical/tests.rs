@@ -342,6 +342,11 @@ fn what_is_not_a_well_formed_calendar_is_an_error() {
     for (input, expected) in cases {
         assert_eq!(scrub_with(input, &mapped_uid), Err(expected), "{input}");
     }
+    // Trailing blanks after a component name are forgiven.
+    assert_eq!(
+        scrubbed("BEGIN:VCALENDAR \r\nEND:VCALENDAR\t\r\n"),
+        format!("BEGIN:VCALENDAR\r\nPRODID:{PRODID}\r\nEND:VCALENDAR\r\n")
+    );
     // Lines outside any component are not kept, but do no harm.
     assert_eq!(
         scrubbed("SUMMARY:stray\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"),
