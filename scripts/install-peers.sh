@@ -7,7 +7,10 @@
 #                     install without recommends)
 #   postfix           only for smtp-sink / smtp-source (plaintext upstream sink)
 #   python3-aiosmtpd  tests/peers/upstream.py, in Debian's /usr/bin/python3
-#   openssl           tests/peers/make-cert.sh
+#   openssl           tests/peers/make-cert.sh; S/MIME blobs made at test time
+#                     (tests/signed_mail.rs, rewrite::cms) and fixtures/make-signed.sh
+#   gnupg             gpg, for fixtures/make-signed.sh (PGP/MIME, clear-signed
+#                     text, an attached public key)
 #   sqlite3           inspecting the relay's database by hand
 #   curl              the hook / admin HTTP API tests
 #   systemd           systemd-analyze, for the unit-file tests
@@ -21,7 +24,7 @@
 # prints what it installed. Needs root, or sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl sqlite3 curl systemd procps)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl gnupg sqlite3 curl systemd procps)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

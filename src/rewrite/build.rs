@@ -252,6 +252,17 @@ impl<'c, 'b> Writer<'c, 'b> {
                 )
                 .map_err(|_| RewriteError::TooComplex)?
             }
+            // Unfolded before it is decoded: a fold may split a character.
+            PartRule::Calendar if label.is_none() || is_utf8(label.as_deref()) => {
+                ical::scrub_bytes(
+                    decoded,
+                    &CalendarContext {
+                        scrubber,
+                        uid: self.cx.calendar_uid,
+                    },
+                )
+                .map_err(|_| RewriteError::TooComplex)?
+            }
             PartRule::Calendar => ical::scrub(
                 &text,
                 &CalendarContext {
@@ -398,6 +409,13 @@ fn kept_parameters<'h>(media_type: &str, header: &'h PartHeader) -> Vec<(&'stati
             (well_formed && value.len() <= 64).then_some((*name, value))
         })
         .collect()
+}
+
+fn is_utf8(label: Option<&str>) -> bool {
+    label.is_some_and(|l| {
+        let l = l.trim().to_ascii_lowercase();
+        l == "utf-8" || l == "utf8" || l == "us-ascii"
+    })
 }
 
 /// Whether an address can be written between angle brackets as it is.

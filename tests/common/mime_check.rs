@@ -226,6 +226,8 @@ pub struct ReaderView {
     pub expected: serde_json::Value,
     /// Every string a reader could be shown, in every decoded form.
     pub seen: Vec<String>,
+    /// What of `seen` is below the top-level header.
+    pub body_seen: Vec<String>,
     pub boundaries: Vec<String>,
     pub field_names: Vec<String>,
     pub param_names: Vec<String>,

@@ -345,7 +345,17 @@ impl<'r> Planter<'r> {
                     && i > 0
             };
             match (1..=cut).rev().find(|&i| inside_a_line(i)) {
-                Some(cut) => format!("{} \r\n{}", &text[..cut], &text[cut..]),
+                Some(cut) => {
+                    // The next line repeats the quote marks, or a reader
+                    // ends the paragraph there (RFC 3676 4.5).
+                    let line_start = text[..cut].rfind('\n').map_or(0, |i| i + 1);
+                    let quotes = if text[line_start..].starts_with("> ") {
+                        "> "
+                    } else {
+                        ""
+                    };
+                    format!("{} \r\n{quotes}{}", &text[..cut], &text[cut..])
+                }
                 None => text,
             }
         } else {

@@ -24,6 +24,9 @@ Usage: reader_view.py FILE...   prints one JSON array, one entry per file:
                calendar decoded from its transfer encoding and charset, the
                calendars also unfolded and unescaped; every string also with
                HTML character references resolved and URL escapes decoded;
+  "body_seen"  the part of "seen" below the top-level header (the body:
+               texts, calendars, forwarded messages' headers, the content of
+               opaque S/MIME signed data as a client unwraps it);
   "boundaries", "field_names", "param_names"
                every multipart boundary, header field name and parameter
                name of every part (to show none of the input's survive).
@@ -148,11 +151,13 @@ def text_of(part):
 
 
 def view(message):
-    seen, boundaries, field_names, param_names = [], [], [], []
+    seen, body_seen, boundaries, field_names, param_names = [], [], [], [], []
     for part in message.walk():
+        # The top-level header is no body; a forwarded message's is.
+        target = seen if part is message else body_seen
         for name, value in part.items():
             field_names.append(name)
-            seen.extend(forms(str(value)))
+            target.extend(forms(str(value)))
         for name, value in part.get_params(header="content-type") or []:
             param_names.append(name)
             seen.extend(forms(email.utils.collapse_rfc2231_value(value)))
@@ -165,14 +170,21 @@ def view(message):
             boundaries.append(part.get_boundary())
         if part.is_multipart() or part.get_content_maintype() == "message":
             continue
-        if part.get_content_type() in CALENDAR:
+        if part.get_content_type() in PKCS7:
+            # A client unwraps opaque signed data and shows its content.
+            inner = opaque_content(part)
+            if inner is not None:
+                inner_view = view(inner)
+                body_seen.extend(inner_view[0] + inner_view[1])
+                boundaries.extend(inner_view[2])
+        elif part.get_content_type() in CALENDAR:
             text = text_of(part) if part.get_content_maintype() == "text" else \
                 payload_bytes(part).decode("utf-8", "replace")
             for unfolded in unfold_calendar(text):
-                seen.extend(forms(unfolded))
+                body_seen.extend(forms(unfolded))
         elif not is_attachment(part):
-            seen.extend(forms(text_of(part)))
-    return seen, boundaries, field_names, param_names
+            body_seen.extend(forms(text_of(part)))
+    return seen, body_seen, boundaries, field_names, param_names
 
 
 def main(paths):
@@ -180,11 +192,12 @@ def main(paths):
     for path in paths:
         with open(path, "rb") as handle:
             message = email.message_from_bytes(handle.read(), policy=email.policy.default)
-        seen, boundaries, field_names, param_names = view(message)
+        seen, body_seen, boundaries, field_names, param_names = view(message)
         entries.append({
             "structure": node(message),
             "expected": expected(message) or {"type": "text/plain"},
-            "seen": seen,
+            "seen": seen + body_seen,
+            "body_seen": body_seen,
             "boundaries": boundaries,
             "field_names": field_names,
             "param_names": param_names,

@@ -7,6 +7,8 @@
 //! - the sender's real address, in each of its spellings (Unicode and
 //!   A-label domain), anywhere: it becomes the sender's alias address;
 //! - the SMTP client's IP address and host name, anywhere: `[hidden]`;
+//! - link tokens that spell the address in base64 (Google Calendar's
+//!   `eid` and `tok`), anywhere: removed ([`encoded`]);
 //! - the sender's display name (as their own From header gave it) where it
 //!   stands beside their address: on a line that shows the address, or on
 //!   the line before it (quote headers and signatures wrap there). It
@@ -15,6 +17,7 @@
 
 pub mod address;
 pub mod armor;
+pub mod encoded;
 pub mod flowed;
 pub mod html;
 pub mod ical;
@@ -105,6 +108,9 @@ impl Scrubber {
         }
         if let Some(replaced) = self.network.replace_all(&current, HIDDEN) {
             current = Cow::Owned(replaced);
+        }
+        if let Some(stripped) = encoded::strip(&current, &self.identity.addresses) {
+            current = Cow::Owned(stripped);
         }
         current
     }
