@@ -139,13 +139,6 @@ fn assert_no_decoded_leak(fixture: &Fixture, forwarded: &[u8]) {
     }
 }
 
-fn body_of(message: &[u8]) -> &[u8] {
-    message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(&message[message.len()..], |p| &message[p + 4..])
-}
-
 /// Parameters the relay writes (src/rewrite/policy.rs); any other name in
 /// the output was copied from the sender.
 const WRITTEN_PARAMETERS: &[&str] = &[
