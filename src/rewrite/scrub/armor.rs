@@ -25,12 +25,38 @@ enum State {
     MessageHeader,
 }
 
+/// Nesting levels undone (a signed text quoting a signed text quoting …);
+/// past them every armor line goes, so nothing is left for another pass.
+const MAX_ROUNDS: usize = 4;
+
 /// `text` with the sender's OpenPGP identity removed; `None` when it holds
 /// no armor at all (the common case, one scan for `-----BEGIN PGP`).
+/// Undoing a clear signature's dash escapes can bring a quoted armor block
+/// to light, so this repeats until nothing changes.
 pub fn strip(text: &str) -> Option<String> {
     if !text.contains("-----BEGIN PGP") {
         return None;
     }
+    let mut current = strip_once(text);
+    for _ in 1..MAX_ROUNDS {
+        if !current.contains("-----BEGIN PGP") {
+            return Some(current);
+        }
+        let next = strip_once(&current);
+        if next == current {
+            return Some(current);
+        }
+        current = next;
+    }
+    Some(
+        current
+            .split_inclusive('\n')
+            .filter(|line| !line.starts_with("-----BEGIN PGP") && !line.starts_with("-----END PGP"))
+            .collect(),
+    )
+}
+
+fn strip_once(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut state = State::Text;
     for line in text.split_inclusive('\n') {
@@ -38,13 +64,14 @@ pub fn strip(text: &str) -> Option<String> {
         state = match state {
             State::Text | State::Signed => {
                 let signed = state == State::Signed;
-                if content == SIGNED_START && !signed {
+                // Unescaped inside signed text is malformed: a new block.
+                if content == SIGNED_START {
                     State::SignedHeader
                 } else if content == SIGNATURE_START {
                     State::Dropping(SIGNATURE_END)
                 } else if content == KEY_START {
                     State::Dropping(KEY_END)
-                } else if content == MESSAGE_START && !signed {
+                } else if content == MESSAGE_START {
                     out.push_str(line);
                     State::MessageHeader
                 } else {
@@ -75,7 +102,7 @@ pub fn strip(text: &str) -> Option<String> {
             }
         };
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -99,6 +126,14 @@ mod tests {
             "a\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA\r\n-----END PGP MESSAGE-----\r\n"
         );
         assert_eq!(strip("no armor"), None);
+    }
+
+    #[test]
+    fn a_quoted_signed_text_inside_a_signed_text_is_undone_too() {
+        let text = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nouter\n- -----BEGIN PGP SIGNED MESSAGE-----\n- Hash: SHA256\n- \n- inner\n- -----BEGIN PGP SIGNATURE-----\n- inner sig\n- -----END PGP SIGNATURE-----\n-----BEGIN PGP SIGNATURE-----\nouter sig\n-----END PGP SIGNATURE-----\n";
+        let once = strip(text).unwrap();
+        assert_eq!(once, "outer\ninner\n");
+        assert_eq!(strip(&once), None, "nothing left for a second pass");
     }
 
     #[test]
