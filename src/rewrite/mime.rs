@@ -30,36 +30,55 @@ impl LooseField<'_> {
 }
 
 /// The fields of a header block (the empty line that ends it is not a
-/// field). Continuation lines stay with the field above them.
-pub fn loose_fields(header_block: &[u8]) -> Vec<LooseField<'_>> {
-    let mut fields: Vec<LooseField<'_>> = Vec::new();
-    let mut pos = 0;
-    while pos < header_block.len() {
-        let line_end = header_block[pos..]
+/// field), one at a time: a caller that wants a few names stops early, and
+/// a block of millions of fields is never held as a list.
+/// Continuation lines stay with the field above them.
+pub fn loose_fields(header_block: &[u8]) -> LooseFields<'_> {
+    LooseFields {
+        block: header_block,
+        pos: 0,
+    }
+}
+
+pub struct LooseFields<'a> {
+    block: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> LooseFields<'a> {
+    /// The end of the line starting at `pos`, CRLF included.
+    fn line_end(&self, pos: usize) -> usize {
+        self.block[pos..]
             .windows(2)
             .position(|w| w == b"\r\n")
-            .map_or(header_block.len(), |p| pos + p + 2);
-        let line = &header_block[pos..line_end];
-        if line == b"\r\n" {
-            break;
-        }
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        match fields.last_mut() {
-            Some(last) if continuation => {
-                let start = pos - last.raw.len();
-                last.raw = &header_block[start..line_end];
-            }
-            _ => {
-                let name = line
-                    .iter()
-                    .position(|&b| b == b':')
-                    .and_then(|colon| std::str::from_utf8(&line[..colon]).ok());
-                fields.push(LooseField { name, raw: line });
-            }
-        }
-        pos = line_end;
+            .map_or(self.block.len(), |p| pos + p + 2)
     }
-    fields
+}
+
+impl<'a> Iterator for LooseFields<'a> {
+    type Item = LooseField<'a>;
+
+    fn next(&mut self) -> Option<LooseField<'a>> {
+        let start = self.pos;
+        if start >= self.block.len() || self.block[start..].starts_with(b"\r\n") {
+            return None;
+        }
+        let first_end = self.line_end(start);
+        let mut end = first_end;
+        while end < self.block.len() && matches!(self.block[end], b' ' | b'\t') {
+            end = self.line_end(end);
+        }
+        self.pos = end;
+        let line = &self.block[start..first_end];
+        let name = line
+            .iter()
+            .position(|&b| b == b':')
+            .and_then(|colon| std::str::from_utf8(&line[..colon]).ok());
+        Some(LooseField {
+            name,
+            raw: &self.block[start..end],
+        })
+    }
 }
 
 /// A multipart body cut at its delimiter lines. Ranges are into the body;
@@ -150,13 +169,13 @@ mod tests {
     #[test]
     fn loose_fields_keep_garbage_and_folding() {
         let block = b"A: 1\r\n 2\r\ngarbage\r\n\tmore\r\nB:3\r\n\r\nnot a field\r\n";
-        let fields = loose_fields(block);
+        let fields: Vec<_> = loose_fields(block).collect();
         assert_eq!(fields.len(), 3);
         assert!(fields[0].is("a"));
         assert_eq!(fields[0].raw, b"A: 1\r\n 2\r\n");
         assert!(fields[1].name.is_none());
         assert_eq!(fields[1].raw, b"garbage\r\n\tmore\r\n");
         assert_eq!(fields[2].raw, b"B:3\r\n");
-        assert!(loose_fields(b" orphan\r\n").len() == 1);
+        assert_eq!(loose_fields(b" orphan\r\n").count(), 1);
     }
 }
