@@ -15,6 +15,7 @@
 
 pub mod address;
 pub mod armor;
+pub mod css;
 pub mod flowed;
 pub mod names;
 pub mod network;
