@@ -10,7 +10,8 @@
 //! plain text). Lines in HTML are known only after the fact (an address
 //! may come after the name, in a later text node or a `mailto:` link), so
 //! the document is read twice: pass 1 only marks the lines that show the
-//! address, pass 2 rewrites.
+//! address (and finds an address or name that inline tags split across
+//! text nodes, `split`), pass 2 rewrites.
 //!
 //! What is written back raw: text nodes and attribute values that
 //! scrubbing leaves unchanged (so a document with nothing to change comes
@@ -23,6 +24,7 @@
 
 mod lines;
 mod policy;
+mod split;
 mod text;
 
 use std::borrow::Cow;
@@ -36,6 +38,7 @@ use lol_html::{
     doc_comments, doc_text, element, end_tag, HandlerResult, HtmlRewriter, MemorySettings, Settings,
 };
 
+use super::address::AddressMatcher;
 pub use super::css::RemoteContent;
 use super::css::{is_clickable, normalize_url, scheme, scrub_css, UrlPolicy};
 use super::names::NameMatcher;
@@ -44,6 +47,7 @@ use lines::{LineOf, Lines};
 use policy::{
     attribute_rule, breaks_lines, element_action, is_preformatted, AttributeRule, ElementAction,
 };
+use split::{Edit, Edits, Run};
 use text::{
     decode_attribute, escape_attribute, escape_text, raw_is_safe, shown, srcset_urls, text_kind,
     TextKind,
@@ -91,24 +95,32 @@ const EOF_CLOSER: &str = "\"'>";
 
 /// The HTML rebuilt: see the module documentation.
 pub fn scrub(html: &str, cx: &HtmlContext<'_>) -> Result<String, HtmlError> {
-    let names = NameMatcher::new(&cx.scrubber.identity().names);
-    let mut first = Walk::new(cx, names.as_ref(), Pass::MarkLines(HashSet::new()));
+    let identity = cx.scrubber.identity();
+    let names = NameMatcher::new(&identity.names);
+    let addresses: Vec<AddressMatcher> = identity
+        .addresses
+        .iter()
+        .filter_map(|a| AddressMatcher::new(a))
+        .collect();
+    let mut first = Walk::new(cx, names.as_ref(), &addresses, Pass::MarkLines);
     run(html, &mut first, |_| {})?;
-    let Pass::MarkLines(marked) = first.pass else {
-        return Err(HtmlError::Rewriter("pass 1 lost its lines".into()));
-    };
+    first.close_run();
+    let mut second = Walk::new(cx, names.as_ref(), &addresses, Pass::Rewrite);
+    second.edits = first.split_edits_beside_address();
+    second.marked = first.marked;
     let mut output = Vec::with_capacity(html.len());
-    let mut second = Walk::new(cx, names.as_ref(), Pass::Rewrite(marked));
     run(html, &mut second, |chunk| output.extend_from_slice(chunk))?;
     String::from_utf8(output).map_err(|_| HtmlError::Rewriter("output is not UTF-8".into()))
 }
 
 /// The two passes: the same walk, different effects.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
-    /// Collects the lines that show the sender's address; writes nothing.
-    MarkLines(HashSet<usize>),
-    /// Rewrites, knowing the marked lines.
-    Rewrite(HashSet<usize>),
+    /// Marks the lines that show the sender's address and finds what
+    /// inline tags split; writes nothing.
+    MarkLines,
+    /// Rewrites, knowing both.
+    Rewrite,
 }
 
 /// A text node longer than [`MAX_TEXT_NODE`].
@@ -121,7 +133,18 @@ struct TextNodeTooLarge;
 struct Walk<'c, 'a> {
     cx: &'c HtmlContext<'a>,
     names: Option<&'c NameMatcher>,
+    addresses: &'c [AddressMatcher],
     pass: Pass,
+    /// Lines that show the sender's address (pass 1 fills it).
+    marked: HashSet<usize>,
+    /// Split addresses, and split names beside an address, per text node.
+    edits: Edits,
+    /// Split names with their line, kept only if beside an address.
+    name_splits: Vec<(usize, usize, Edit)>,
+    /// Visible text nodes so far (their numbers are the same in both passes).
+    nodes: usize,
+    /// The current line's text nodes (pass 1).
+    run: Run,
     lines: Rc<RefCell<Lines>>,
     in_style: Rc<Cell<bool>>,
     /// The chunks of the current text node so far.
@@ -164,11 +187,22 @@ fn rewriting_error(error: RewritingError) -> HtmlError {
 }
 
 impl<'c, 'a> Walk<'c, 'a> {
-    fn new(cx: &'c HtmlContext<'a>, names: Option<&'c NameMatcher>, pass: Pass) -> Self {
+    fn new(
+        cx: &'c HtmlContext<'a>,
+        names: Option<&'c NameMatcher>,
+        addresses: &'c [AddressMatcher],
+        pass: Pass,
+    ) -> Self {
         Self {
             cx,
             names,
+            addresses,
             pass,
+            marked: HashSet::new(),
+            edits: Edits::new(),
+            name_splits: Vec::new(),
+            nodes: 0,
+            run: Run::default(),
             lines: Rc::default(),
             in_style: Rc::default(),
             text: String::new(),
@@ -177,7 +211,7 @@ impl<'c, 'a> Walk<'c, 'a> {
     }
 
     fn rewriting(&self) -> bool {
-        matches!(self.pass, Pass::Rewrite(_))
+        self.pass == Pass::Rewrite
     }
 
     fn policy(&self) -> UrlPolicy<'a> {
@@ -212,8 +246,8 @@ impl<'c, 'a> Walk<'c, 'a> {
             ElementAction::Keep => {
                 if (tag == "a" || tag == "area") && self.links_to_sender(el) {
                     let line = self.lines.borrow_mut().visible_here();
-                    if let Pass::MarkLines(marked) = &mut self.pass {
-                        marked.insert(line);
+                    if !self.rewriting() {
+                        self.marked.insert(line);
                     }
                 }
                 if self.rewriting() {
@@ -404,6 +438,8 @@ impl<'c, 'a> Walk<'c, 'a> {
             }
             TextKind::Markup | TextKind::Literal { .. } => {}
         }
+        let number = self.nodes;
+        self.nodes += 1;
         let seen = shown(raw, kind);
         let (start, preformatted) = {
             let mut lines = self.lines.borrow_mut();
@@ -412,23 +448,79 @@ impl<'c, 'a> Walk<'c, 'a> {
             lines.text_ends(&seen);
             (start, preformatted)
         };
-        let marked = match &self.pass {
-            Pass::MarkLines(_) => {
-                let found = self.address_lines(&seen, start, preformatted);
-                if let Pass::MarkLines(marked) = &mut self.pass {
-                    marked.extend(found);
-                }
-                return None;
-            }
-            Pass::Rewrite(marked) => marked,
-        };
-        let named = self.names_beside_address(&seen, start, preformatted, marked);
+        if !self.rewriting() {
+            let found = self.address_lines(&seen, start, preformatted);
+            self.marked.extend(found);
+            self.extend_run(number, &seen, start, preformatted);
+            return None;
+        }
+        // Lines were counted on the text as it came, in both passes; the
+        // edits of split matches come after.
+        let edited = split::apply(&seen, self.edits.get(&number));
+        let named = self.names_beside_address(&edited, start, preformatted);
         let scrubbed = self.cx.scrubber.identifiers(&named);
         if scrubbed == seen && raw_is_safe(raw, kind) {
             None
         } else {
             Some(escape_text(&scrubbed))
         }
+    }
+
+    /// Whether a line shows the sender's address or is the line before one.
+    fn beside_address(&self, line: usize) -> bool {
+        self.marked.contains(&line) || self.marked.contains(&line.saturating_add(1))
+    }
+
+    /// Pass 1: adds a text node to its line's run, closing the previous
+    /// line's. Preformatted text is not joined (its lines are inside it).
+    fn extend_run(&mut self, number: usize, seen: &str, start: usize, preformatted: bool) {
+        if preformatted || self.run.line != start {
+            self.close_run();
+            self.run.line = start;
+        }
+        if !preformatted {
+            self.run.nodes.push((number, seen.to_owned()));
+        }
+    }
+
+    /// Pass 1: the current run's matches that inline tags split, as edits.
+    fn close_run(&mut self) {
+        let run = std::mem::take(&mut self.run);
+        if run.nodes.len() < 2 {
+            return;
+        }
+        let joined = run.joined();
+        let identity = self.cx.scrubber.identity();
+        let addresses: Vec<_> = self
+            .addresses
+            .iter()
+            .flat_map(|m| m.find_all(joined.as_bytes()))
+            .collect();
+        let address_edits = run.edits_for(&addresses, &identity.alias_address);
+        if !address_edits.is_empty() {
+            self.marked.insert(run.line);
+        }
+        for (number, edit) in address_edits {
+            self.edits.entry(number).or_default().push(edit);
+        }
+        if let Some(names) = self.names {
+            let found = names.find_all(&joined);
+            for (number, edit) in run.edits_for(&found, &identity.name_replacement) {
+                self.name_splits.push((run.line, number, edit));
+            }
+        }
+    }
+
+    /// After pass 1: split addresses, and the split names that stand
+    /// beside an address, per text node.
+    fn split_edits_beside_address(&mut self) -> Edits {
+        let mut edits = std::mem::take(&mut self.edits);
+        for (line, number, edit) in std::mem::take(&mut self.name_splits) {
+            if self.beside_address(line) {
+                edits.entry(number).or_default().push(edit);
+            }
+        }
+        edits
     }
 
     /// The lines of this text node that show the sender's address.
@@ -455,13 +547,11 @@ impl<'c, 'a> Walk<'c, 'a> {
         seen: &'t str,
         start: usize,
         preformatted: bool,
-        marked: &HashSet<usize>,
     ) -> Cow<'t, str> {
         let Some(names) = self.names else {
             return Cow::Borrowed(seen);
         };
-        let beside =
-            |line: usize| marked.contains(&line) || marked.contains(&line.saturating_add(1));
+        let beside = |line: usize| self.beside_address(line);
         let mut line_of = LineOf::new(seen, start, preformatted);
         let found: Vec<_> = names
             .find_all(seen)

@@ -349,3 +349,24 @@ fn giant_text_node_is_refused_not_copied() {
         result.map(|s| s.len())
     );
 }
+
+#[test]
+fn address_and_name_split_by_inline_tags() {
+    assert_eq!(
+        block("<p>Mail bob.real<span>@</span>sender-mail.example today</p>"),
+        "<p>Mail bbbb@relay.example<span></span> today</p>"
+    );
+    assert_eq!(
+        block("<p><b>Bob</b> Realname &lt;<span class=SpellE>bob.real</span>@sender-mail.example&gt;</p>"),
+        "<p><b>Night Owl</b> &lt;<span class=SpellE>bbbb@relay.example</span>&gt;</p>"
+    );
+    // Split by tags but nowhere near the address: someone's text, kept.
+    let apart = "<p><b>Bob</b> Realname</p><p>x</p><p>bob.real@sender-mail.example</p>";
+    assert_eq!(
+        block(apart),
+        "<p><b>Bob</b> Realname</p><p>x</p><p>bbbb@relay.example</p>"
+    );
+    // A line break between the halves: two lines, no address shown.
+    let broken = "<p>bob.real<br>@sender-mail.example</p>";
+    assert_eq!(block(broken), broken);
+}
