@@ -350,9 +350,9 @@ impl<'c, 'a> Walk<'c, 'a> {
                 let css = scrubber.identifiers(&css).into_owned();
                 (!css.trim().is_empty()).then_some(css)
             }
-            AttributeRule::Link => {
-                is_clickable(value).then(|| scrubber.identifiers(value).into_owned())
-            }
+            AttributeRule::Link => self
+                .clickable(value)
+                .map(|url| scrubber.identifiers(&url).into_owned()),
             AttributeRule::Loaded => self
                 .loaded_image(value)
                 .map(|url| scrubber.identifiers(&url).into_owned()),
@@ -371,6 +371,19 @@ impl<'c, 'a> Walk<'c, 'a> {
                 kept.then(|| scrubber.identifiers(value).into_owned())
             }
         }
+    }
+
+    /// A link: kept unless it runs or embeds something; a link to one of
+    /// the message's parts follows the part's new Content-ID (the old one
+    /// often names the sender's host), and goes when no part has it.
+    fn clickable(&self, url: &str) -> Option<String> {
+        if !is_clickable(url) {
+            return None;
+        }
+        if scheme(&normalize_url(url)).as_deref() == Some("cid") {
+            return self.policy().loaded(url);
+        }
+        Some(url.to_owned())
     }
 
     /// An image URL: the CSS rule, except that `data:` must be an image.
@@ -474,19 +487,19 @@ impl<'c, 'a> Walk<'c, 'a> {
     /// Pass 1: adds a text node to its line's run, closing the previous
     /// line's. Preformatted text is not joined (its lines are inside it).
     fn extend_run(&mut self, number: usize, seen: &str, start: usize, preformatted: bool) {
-        if preformatted || self.run.line != start {
+        if preformatted || self.run.line != start || self.run.is_full() {
             self.close_run();
-            self.run.line = start;
+            self.run = Run::new(start);
         }
         if !preformatted {
-            self.run.nodes.push((number, seen.to_owned()));
+            self.run.push(number, seen);
         }
     }
 
     /// Pass 1: the current run's matches that inline tags split, as edits.
     fn close_run(&mut self) {
         let run = std::mem::take(&mut self.run);
-        if run.nodes.len() < 2 {
+        if !run.has_boundaries() {
             return;
         }
         let joined = run.joined();
@@ -504,7 +517,7 @@ impl<'c, 'a> Walk<'c, 'a> {
             self.edits.entry(number).or_default().push(edit);
         }
         if let Some(names) = self.names {
-            let found = names.find_all(&joined);
+            let found = names.find_all(joined);
             for (number, edit) in run.edits_for(&found, &identity.name_replacement) {
                 self.name_splits.push((run.line, number, edit));
             }

@@ -20,34 +20,62 @@ pub struct Edit {
 /// Edits per text node (numbered in document order).
 pub type Edits = HashMap<usize, Vec<Edit>>;
 
-/// The text nodes of the current line, decoded, with their numbers.
+/// The text nodes of the current line, decoded and joined, with their
+/// numbers and where each sits in the joined text.
 #[derive(Debug, Default)]
 pub struct Run {
     pub line: usize,
-    pub nodes: Vec<(usize, String)>,
+    joined: String,
+    nodes: Vec<(usize, Range<usize>)>,
 }
 
+/// A line holding more than this many text nodes or bytes is joined in
+/// pieces: it bounds what pass 1 keeps (a line of a million `<b>x</b>`),
+/// at the price of missing a split exactly at a piece boundary of such a
+/// line, which no mail client writes.
+const MAX_RUN_NODES: usize = 10_000;
+const MAX_RUN_BYTES: usize = 1 << 20;
+
 impl Run {
-    pub fn joined(&self) -> String {
-        self.nodes.iter().map(|(_, text)| text.as_str()).collect()
+    pub fn new(line: usize) -> Self {
+        Self {
+            line,
+            ..Self::default()
+        }
+    }
+
+    pub fn push(&mut self, number: usize, text: &str) {
+        let start = self.joined.len();
+        self.joined.push_str(text);
+        self.nodes.push((number, start..self.joined.len()));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.nodes.len() >= MAX_RUN_NODES || self.joined.len() >= MAX_RUN_BYTES
+    }
+
+    /// Whether matches could cross a node boundary here at all.
+    pub fn has_boundaries(&self) -> bool {
+        self.nodes.len() > 1
+    }
+
+    pub fn joined(&self) -> &str {
+        &self.joined
     }
 
     /// Edits for the matches (byte ranges of [`Run::joined`]) that cross
     /// a node boundary; matches inside one node are that node's business.
     pub fn edits_for(&self, matches: &[Range<usize>], replacement: &str) -> Vec<(usize, Edit)> {
-        let mut bounds = Vec::with_capacity(self.nodes.len());
-        let mut offset = 0;
-        for (number, text) in &self.nodes {
-            bounds.push((*number, offset..offset + text.len()));
-            offset += text.len();
-        }
         let mut edits = Vec::new();
         for found in matches {
-            let covered: Vec<_> = bounds
+            // Nodes are in order: those the match covers are contiguous.
+            let first = self
+                .nodes
+                .partition_point(|(_, node)| node.end <= found.start);
+            let covered: Vec<_> = self.nodes[first..]
                 .iter()
-                .filter(|(_, node)| {
-                    node.start < found.end && found.start < node.end && !node.is_empty()
-                })
+                .take_while(|(_, node)| node.start < found.end)
+                .filter(|(_, node)| !node.is_empty())
                 .collect();
             if covered.len() < 2 {
                 continue;
@@ -102,14 +130,10 @@ mod tests {
 
     #[test]
     fn a_match_across_nodes_becomes_one_replacement() {
-        let run = Run {
-            line: 0,
-            nodes: vec![
-                (4, "Mail bob".into()),
-                (5, "@".into()),
-                (6, "host or".into()),
-            ],
-        };
+        let mut run = Run::new(0);
+        for (number, text) in [(4, "Mail bob"), (5, "@"), (6, "host or")] {
+            run.push(number, text);
+        }
         assert_eq!(run.joined(), "Mail bob@host or");
         let edits = run.edits_for(&[5..13, 0..4], "ALIAS");
         assert_eq!(

@@ -95,6 +95,12 @@ fn links_stay_clickable_unless_they_run_or_embed() {
             "<a href=\"mailto:Bob.Real%40sender-mail.example?subject=hi\">x</a>",
             "<a href=\"mailto:bbbb%40relay.example?subject=hi\">x</a>",
         ),
+        // A link to a part follows its new Content-ID.
+        (
+            "<a href=\"cid:logo%40sender\">x</a>",
+            "<a href=\"cid:part1.x@relay.example\">x</a>",
+        ),
+        ("<a href=\"cid:gone@sender\">x</a>", "<a>x</a>"),
         (
             "<a href=\"mailto:bob.real&#64;sender-mail.example\">x</a>",
             "<a href=\"mailto:bbbb@relay.example\">x</a>",
