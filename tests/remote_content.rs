@@ -44,6 +44,8 @@ const LOADED_FROM_RAW: &[&str] = &[
     "style-attr.tracker.example",        // style="background-image: url(…)"
     "style-element.tracker.example",     // <style> … URL(…)
     "css-escape.tracker.example",        // <style> … \75 rl("…")
+    "image-set.tracker.example",         // image-set("…" 1x), a string
+    "custom-property.tracker.example",   // --x: "…"; image-set(var(--x) 1x)
     "import.tracker.example",            // @import "…" (no url())
     "font-face.tracker.example",         // @font-face { src: url(…) }
     "link-stylesheet.tracker.example",   // <link rel=stylesheet>
@@ -83,6 +85,8 @@ const LOADED_UNDER_KEEP: &[&str] = &[
     "style-attr.tracker.example",
     "style-element.tracker.example",
     "css-escape.tracker.example",
+    "image-set.tracker.example",
+    "custom-property.tracker.example",
     "import.tracker.example",
 ];
 

@@ -283,7 +283,12 @@ enum Head {
     Start,
     /// An identifier that becomes a property name if a colon follows.
     Ident(String),
+    /// `@import`: its strings are URLs.
     Import,
+    /// A custom property (`--x: …`): its strings are URLs too, since
+    /// `var(--x)` may put them where one is loaded
+    /// (`image-set(var(--x) 1x)`).
+    CustomProperty,
     Other,
 }
 
@@ -346,7 +351,7 @@ impl Rebuild<'_, '_> {
                     return true;
                 }
                 token => {
-                    let strings = if piece.head == Head::Import {
+                    let strings = if matches!(piece.head, Head::Import | Head::CustomProperty) {
                         Strings::Urls
                     } else {
                         Strings::Text
@@ -378,13 +383,14 @@ impl Rebuild<'_, '_> {
                 Head::Import
             }
             (Head::Start, Token::Ident(name)) => Head::Ident(name.to_string()),
+            (Head::Ident(name), Token::Colon) if name.starts_with("--") => Head::CustomProperty,
             (Head::Ident(name), Token::Colon) => {
                 if SCRIPT_PROPERTIES.contains(&unprefixed(name).as_str()) {
                     piece.dropped = true;
                 }
                 Head::Other
             }
-            (Head::Import, _) => Head::Import,
+            (head @ (Head::Import | Head::CustomProperty), _) => head.clone(),
             _ => Head::Other,
         };
     }
@@ -604,6 +610,18 @@ mod tests {
         assert_eq!(
             keep("@import \"http://t1.example/a.css\";@import \"javascript:alert(1)\";"),
             "@import \"http://t1.example/a.css\";@import none;"
+        );
+    }
+
+    #[test]
+    fn strings_a_custom_property_may_carry_into_a_url() {
+        assert_eq!(
+            block("p { --img: \"http://t1.example/a.png\"; --font: \"Arial\"; background: image-set(var(--img) 1x) }"),
+            "p { --img: none; --font: none; background: image-set(var(--img) 1x) }"
+        );
+        assert_eq!(
+            block("p { content: \"http://t1.example/not-loaded\" }"),
+            "p { content: \"http://t1.example/not-loaded\" }"
         );
     }
 
