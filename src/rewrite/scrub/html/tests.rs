@@ -376,3 +376,26 @@ fn address_and_name_split_by_inline_tags() {
     let broken = "<p>bob.real<br>@sender-mail.example</p>";
     assert_eq!(block(broken), broken);
 }
+
+#[test]
+fn parser_edge_cases() {
+    let cases = [
+        // A self-closed svg ends there; the text after it stays.
+        ("<p>a<svg/>b</p>", "<p>ab</p>"),
+        ("<p>a<math/>b</p>", "<p>ab</p>"),
+        // Where lol_html and a browser could disagree about a tag that
+        // switches to raw text (inside select), nothing reaches the output
+        // as markup that did not pass the allowlist.
+        (
+            "<select><style><img src=http://t.example/x></style></select>ok",
+            "ok",
+        ),
+        ("<p>a<template><p>t</template>b", "<p>ab"),
+        // Processing instructions, CDATA, bogus comments: comments, gone.
+        ("<?xml version=\"1.0\"?><![CDATA[y]]><p>z", "<p>z"),
+        ("</ 3>a<!x>b", "ab"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(block(input), expected, "{input}");
+    }
+}
