@@ -20,11 +20,13 @@
 #                     the Prometheus project's parser, for /metrics
 #   procps            `kill`, which the tests call to signal the daemon
 #                     (SIGHUP, SIGTERM); not in every minimal image
+#   chromium          headless, the mail reader that must fetch nothing
+#                     (tests/remote_content.rs, tests/peers/html_fetches.py)
 # Idempotent: installs only what is missing (apt-get update only then), and
 # prints what it installed. Needs root, or sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl gnupg sqlite3 curl systemd procps)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3-aiosmtpd python3-dkim python3-prometheus-client openssl gnupg sqlite3 curl systemd procps chromium)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -40,6 +42,8 @@ verify_peers() {
         { echo "install-peers: /usr/bin/python3 cannot import prometheus_client" >&2; exit 1; }
     /usr/bin/python3 -c 'import dkim, nacl' ||
         { echo "install-peers: /usr/bin/python3 cannot import dkim (dkimpy) and nacl" >&2; exit 1; }
+    chromium --version >/dev/null ||
+        { echo "install-peers: chromium is installed but \`chromium --version\` fails" >&2; exit 1; }
 }
 
 missing=()

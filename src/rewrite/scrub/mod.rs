@@ -17,6 +17,7 @@
 
 pub mod address;
 pub mod armor;
+pub mod css;
 pub mod encoded;
 pub mod flowed;
 pub mod html;

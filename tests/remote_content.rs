@@ -1,0 +1,269 @@
+//! Remote content, in a real browser: headless Chromium (Debian's
+//! `chromium`, the mail reader that must fetch nothing) opens the HTML of a
+//! tracking-heavy newsletter before and after `html::scrub`, with a local
+//! HTTP server standing in for every tracker host
+//! (`tests/peers/html_fetches.py`). Under `block` the server sees no
+//! request and no connection at all; under `keep` it sees the remote
+//! images (so the test can fail); the raw input makes Chromium load from
+//! every tracker host the fixture names, so each construct is shown to
+//! load before it is shown not to.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use anonrelay::rewrite::scrub::html::{self, HtmlContext, RemoteContent};
+use anonrelay::rewrite::scrub::{Identity, Scrubber};
+use mail_parser::{MessageParser, MimeHeaders};
+
+use common::{output_within_deadline, repo, require, PYTHON};
+
+const FIXTURE: &str = "fixtures/newsletter-remote-content.eml";
+const SENDER: &str = "bob.real@sender-mail.example";
+const SENDER_NAME: &str = "Bob Realname";
+const ALIAS: &str = "bbbbbbbbbbbbbbbbbbbb@relay.test";
+const CONVERSATION_NAME: &str = "Night Owl";
+const OLD_CONTENT_ID: &str = "logo@sender-mail.example";
+const NEW_CONTENT_ID: &str = "part1.bbbbbbbbbbbbbbbbbbbb@relay.test";
+
+/// Every host the fixture's HTML makes Chromium load from, by construct.
+/// Not here, because Chromium loads nothing for them from this page:
+/// `<link rel=dns-prefetch>` (a name lookup only, answered by the resolver
+/// rules without a request), `<link rel=preconnect>` (a connection without
+/// a request: it shows in `connections`, which must be zero under block)
+/// and VML in `<!--[if gte mso 9]>` (a comment to every engine but
+/// Outlook's).
+const LOADED_FROM_RAW: &[&str] = &[
+    "pixel.tracker.example",             // 1×1 <img src>
+    "protocol-relative.tracker.example", // <img src="//host/…"> (http: through <base>)
+    "base.tracker.example",              // <base href> + a relative <img src>
+    "entity.tracker.example",            // <img src="&#104;ttp://…">
+    "srcset.tracker.example",            // <img srcset>
+    "picture-source.tracker.example",    // <picture><source srcset>
+    "background-attr.tracker.example",   // <table background=…>
+    "style-attr.tracker.example",        // style="background-image: url(…)"
+    "style-element.tracker.example",     // <style> … URL(…)
+    "css-escape.tracker.example",        // <style> … \75 rl("…")
+    "image-set.tracker.example",         // image-set("…" 1x), a string
+    "custom-property.tracker.example",   // --x: "…"; image-set(var(--x) 1x)
+    "import.tracker.example",            // @import "…" (no url())
+    "font-face.tracker.example",         // @font-face { src: url(…) }
+    "link-stylesheet.tracker.example",   // <link rel=stylesheet>
+    "iframe.tracker.example",            // <iframe src>
+    "object.tracker.example",            // <object data>
+    "embed.tracker.example",             // <embed src>
+    "video-poster.tracker.example",      // <video poster>
+    "audio.tracker.example",             // <audio src preload>
+    "svg-image.tracker.example",         // <svg><image href>
+    "input-image.tracker.example",       // <input type=image src>
+    "meta-refresh.tracker.example",      // <meta http-equiv=refresh>
+];
+
+/// Constructs removed in either mode: under keep too, none of these hosts
+/// may be reached.
+const REMOVED_IN_BOTH_MODES: &[&str] = &[
+    "protocol-relative.tracker.example",
+    "base.tracker.example",
+    "picture-source.tracker.example",
+    "link-stylesheet.tracker.example",
+    "iframe.tracker.example",
+    "object.tracker.example",
+    "embed.tracker.example",
+    "video-poster.tracker.example",
+    "audio.tracker.example",
+    "svg-image.tracker.example",
+    "input-image.tracker.example",
+    "meta-refresh.tracker.example",
+];
+
+/// Remote images and CSS that keep forwards as the sender wrote them.
+const LOADED_UNDER_KEEP: &[&str] = &[
+    "pixel.tracker.example",
+    "entity.tracker.example",
+    "srcset.tracker.example",
+    "background-attr.tracker.example",
+    "style-attr.tracker.example",
+    "style-element.tracker.example",
+    "css-escape.tracker.example",
+    "image-set.tracker.example",
+    "custom-property.tracker.example",
+    "import.tracker.example",
+];
+
+/// What Chromium fetched while showing one page.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageFetches {
+    pub requests: Vec<Fetch>,
+    /// TCP connections accepted, with or without a request.
+    pub connections: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Fetch {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+}
+
+impl PageFetches {
+    fn hosts(&self) -> BTreeSet<&str> {
+        self.requests.iter().map(|f| f.host.as_str()).collect()
+    }
+
+    /// One line per request, for failure messages.
+    fn describe(&self) -> String {
+        let mut lines = format!("{} connection(s)", self.connections);
+        for fetch in &self.requests {
+            lines.push_str(&format!(
+                "\n  {} http://{}{}",
+                fetch.method, fetch.host, fetch.path
+            ));
+        }
+        lines
+    }
+}
+
+/// Opens each HTML document in headless Chromium (a fresh profile each, as
+/// a `file://` page) with every host name resolved to a local counting
+/// server, and returns what each made Chromium fetch. Reusable: any HTML
+/// the relay forwards can be handed to it.
+pub fn chromium_fetches(pages: &[String]) -> Vec<PageFetches> {
+    require("chromium", "chromium");
+    require(PYTHON, "python3");
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let mut command = std::process::Command::new(PYTHON);
+    command.arg(repo().join("tests/peers/html_fetches.py"));
+    for (index, page) in pages.iter().enumerate() {
+        let path = dir.path().join(format!("page-{index}.html"));
+        std::fs::write(&path, page).expect("write the page");
+        command.arg(path);
+    }
+    let out = output_within_deadline(command, "tests/peers/html_fetches.py");
+    assert!(
+        out.status.success(),
+        "html_fetches.py failed (is chromium installed? run scripts/install-peers.sh, or \
+         `apt-get install chromium`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fetches: Vec<PageFetches> =
+        serde_json::from_slice(&out.stdout).expect("html_fetches.py prints JSON");
+    assert_eq!(fetches.len(), pages.len(), "one result per page");
+    fetches
+}
+
+/// The fixture's HTML part, decoded, and the Content-ID of its image part.
+fn fixture_html() -> (String, String) {
+    let raw = std::fs::read(repo().join(FIXTURE)).expect("read the fixture");
+    let message = MessageParser::default()
+        .parse(&raw)
+        .expect("mail-parser reads the fixture");
+    let from = message.from().and_then(|f| f.first());
+    assert_eq!(from.and_then(|a| a.address()), Some(SENDER));
+    assert_eq!(from.and_then(|a| a.name()), Some(SENDER_NAME));
+    let html = message.body_html(0).expect("an HTML part").into_owned();
+    let content_id = message
+        .parts
+        .iter()
+        .find_map(|p| p.content_id())
+        .expect("an inline image part with a Content-ID")
+        .to_owned();
+    (html, content_id)
+}
+
+fn scrubbed(html: &str, remote: RemoteContent) -> String {
+    let scrubber = Scrubber::new(Identity {
+        addresses: vec![SENDER.into()],
+        alias_address: ALIAS.into(),
+        names: vec![SENDER_NAME.into()],
+        name_replacement: CONVERSATION_NAME.into(),
+        ips: vec!["203.0.113.77".parse().expect("an IP")],
+        hosts: vec!["bobs-laptop.sender-mail.example".into()],
+    });
+    let content_id = |id: &str| (id == OLD_CONTENT_ID).then(|| NEW_CONTENT_ID.to_owned());
+    let cx = HtmlContext {
+        scrubber: &scrubber,
+        remote_content: remote,
+        content_id: &content_id,
+    };
+    html::scrub(html, &cx).unwrap_or_else(|e| panic!("scrub under {remote:?}: {e}"))
+}
+
+#[test]
+fn chromium_fetches_nothing_from_blocked_html_and_the_trackers_from_the_rest() {
+    let (raw, content_id) = fixture_html();
+    assert_eq!(content_id, OLD_CONTENT_ID);
+    let blocked = scrubbed(&raw, RemoteContent::Block);
+    let kept = scrubbed(&raw, RemoteContent::Keep);
+    let fetches = chromium_fetches(&[raw.clone(), blocked.clone(), kept.clone()]);
+    let (from_raw, from_blocked, from_kept) = (&fetches[0], &fetches[1], &fetches[2]);
+
+    let raw_hosts = from_raw.hosts();
+    let not_loaded: Vec<_> = LOADED_FROM_RAW
+        .iter()
+        .filter(|host| !raw_hosts.contains(**host))
+        .collect();
+    assert!(
+        not_loaded.is_empty(),
+        "Chromium did not load these constructs from the raw fixture, so the test \
+         would not notice them leak: {not_loaded:?}; it loaded {raw_hosts:?}"
+    );
+
+    assert!(
+        from_blocked.requests.is_empty() && from_blocked.connections == 0,
+        "under block Chromium still contacted the tracker server: {}\n{blocked}",
+        from_blocked.describe()
+    );
+
+    let kept_hosts = from_kept.hosts();
+    let missing: Vec<_> = LOADED_UNDER_KEEP
+        .iter()
+        .filter(|host| !kept_hosts.contains(**host))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "under keep these remote images should load: {missing:?}; loaded {kept_hosts:?}"
+    );
+    let removed_but_loaded: Vec<_> = REMOVED_IN_BOTH_MODES
+        .iter()
+        .filter(|host| kept_hosts.contains(**host))
+        .collect();
+    assert!(
+        removed_but_loaded.is_empty(),
+        "under keep these constructs must still go: {removed_but_loaded:?}\n{kept}"
+    );
+}
+
+#[test]
+fn scrubbed_newsletter_keeps_its_cid_image_and_loses_the_sender() {
+    let (raw, _) = fixture_html();
+    assert!(raw.contains(SENDER) && raw.contains(SENDER_NAME));
+    for remote in [RemoteContent::Block, RemoteContent::Keep] {
+        let out = scrubbed(&raw, remote);
+        assert!(
+            out.contains(&format!("src=\"cid:{NEW_CONTENT_ID}\"")),
+            "the inline image lost its reference under {remote:?}:\n{out}"
+        );
+        assert!(
+            out.contains("data:image/gif;base64,"),
+            "the data: image went under {remote:?}"
+        );
+        let lower = out.to_lowercase();
+        for secret in [
+            "bob.real",
+            "sender-mail.example",
+            "realname",
+            "203.0.113.77",
+        ] {
+            assert!(
+                !lower.contains(secret),
+                "{secret} survived under {remote:?}:\n{out}"
+            );
+        }
+        assert!(
+            out.contains(&format!(
+                "{CONVERSATION_NAME} &lt;<a href=\"mailto:{ALIAS}\">{ALIAS}</a>&gt; wrote:"
+            )),
+            "the Gmail quote header was not rewritten under {remote:?}:\n{out}"
+        );
+    }
+}
