@@ -1,22 +1,23 @@
 //! Remote content, in a real browser: headless Chromium (Debian's
 //! `chromium`, the mail reader that must fetch nothing) opens the HTML of a
-//! tracking-heavy newsletter before and after `html::scrub`, with a local
-//! HTTP server standing in for every tracker host
+//! tracking-heavy newsletter before and after the whole rewrite, with a
+//! local HTTP server standing in for every tracker host
 //! (`tests/peers/html_fetches.py`). Under `block` the server sees no
 //! request and no connection at all; under `keep` it sees the remote
 //! images (so the test can fail); the raw input makes Chromium load from
 //! every tracker host the fixture names, so each construct is shown to
-//! load before it is shown not to.
+//! load before it is shown not to. Then the HTML of every forwarded
+//! fixture, opened the same way, fetches nothing.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use anonrelay::rewrite::scrub::html::{self, HtmlContext, RemoteContent};
-use anonrelay::rewrite::scrub::{Identity, Scrubber};
-use mail_parser::{MessageParser, MimeHeaders};
+use anonrelay::rewrite::{self, Context, RemoteContent};
+use anonrelay::tokens::ServerSecret;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use common::{output_within_deadline, repo, require, PYTHON};
+use common::{output_within_deadline, repo, require, rewrite_in_process, PYTHON};
 
 const FIXTURE: &str = "fixtures/newsletter-remote-content.eml";
 const SENDER: &str = "bob.real@sender-mail.example";
@@ -24,7 +25,6 @@ const SENDER_NAME: &str = "Bob Realname";
 const ALIAS: &str = "bbbbbbbbbbbbbbbbbbbb@relay.test";
 const CONVERSATION_NAME: &str = "Night Owl";
 const OLD_CONTENT_ID: &str = "logo@sender-mail.example";
-const NEW_CONTENT_ID: &str = "part1.bbbbbbbbbbbbbbbbbbbb@relay.test";
 
 /// Every host the fixture's HTML makes Chromium load from, by construct.
 /// Not here, because Chromium loads nothing for them from this page:
@@ -151,8 +151,33 @@ pub fn chromium_fetches(pages: &[String]) -> Vec<PageFetches> {
     fetches
 }
 
-/// The fixture's HTML part, decoded, and the Content-ID of its image part.
-fn fixture_html() -> (String, String) {
+/// A message's HTML parts (decoded) and the Content-IDs of its parts.
+fn html_and_content_ids(raw: &[u8]) -> (Vec<String>, Vec<String>) {
+    let message = MessageParser::default()
+        .parse(raw)
+        .expect("mail-parser reads the message");
+    let mut html = Vec::new();
+    collect_html(&message, &mut html);
+    let ids = message
+        .parts
+        .iter()
+        .filter_map(|p| p.content_id())
+        .map(str::to_owned)
+        .collect();
+    (html, ids)
+}
+
+fn collect_html(message: &mail_parser::Message<'_>, out: &mut Vec<String>) {
+    for part in &message.parts {
+        match &part.body {
+            PartType::Html(html) => out.push(html.to_string()),
+            PartType::Message(inner) => collect_html(inner, out),
+            _ => {}
+        }
+    }
+}
+
+fn fixture() -> Vec<u8> {
     let raw = std::fs::read(repo().join(FIXTURE)).expect("read the fixture");
     let message = MessageParser::default()
         .parse(&raw)
@@ -160,40 +185,48 @@ fn fixture_html() -> (String, String) {
     let from = message.from().and_then(|f| f.first());
     assert_eq!(from.and_then(|a| a.address()), Some(SENDER));
     assert_eq!(from.and_then(|a| a.name()), Some(SENDER_NAME));
-    let html = message.body_html(0).expect("an HTML part").into_owned();
-    let content_id = message
-        .parts
-        .iter()
-        .find_map(|p| p.content_id())
-        .expect("an inline image part with a Content-ID")
-        .to_owned();
-    (html, content_id)
+    raw
 }
 
-fn scrubbed(html: &str, remote: RemoteContent) -> String {
-    let scrubber = Scrubber::new(Identity {
-        addresses: vec![SENDER.into()],
-        alias_address: ALIAS.into(),
-        names: vec![SENDER_NAME.into()],
-        name_replacement: CONVERSATION_NAME.into(),
-        ips: vec!["203.0.113.77".parse().expect("an IP")],
-        hosts: vec!["bobs-laptop.sender-mail.example".into()],
-    });
-    let content_id = |id: &str| (id == OLD_CONTENT_ID).then(|| NEW_CONTENT_ID.to_owned());
-    let cx = HtmlContext {
-        scrubber: &scrubber,
-        remote_content: remote,
-        content_id: &content_id,
-    };
-    html::scrub(html, &cx).unwrap_or_else(|e| panic!("scrub under {remote:?}: {e}"))
+/// The whole rewrite, as the relay runs it for the newsletter's sender
+/// from the client 203.0.113.77.
+fn forward(raw: &[u8], remote_content: RemoteContent) -> Vec<u8> {
+    let cipher = ServerSecret::from_bytes([5; 32]).message_id_cipher();
+    let inspected = rewrite::inspect(raw).expect("the fixture is accepted");
+    rewrite::rewrite(
+        &inspected,
+        &Context {
+            alias_domain: common::ALIAS_DOMAIN,
+            hostname: "mx.relay.test",
+            conversation_id: "conv",
+            from_alias: "bbbbbbbbbbbbbbbbbbbb",
+            sender_address: SENDER,
+            from_display_name: Some(CONVERSATION_NAME),
+            to_alias: "aaaaaaaaaaaaaaaaaaaa",
+            cipher: &cipher,
+            now: 1_800_000_000,
+            trace_id: "t",
+            client_ip: Some("203.0.113.77".parse().expect("an IP")),
+            client_host: Some("bobs-laptop.sender-mail.example"),
+            remote_content,
+        },
+    )
+    .unwrap_or_else(|e| panic!("rewrite under {remote_content:?}: {e}"))
+    .message
 }
 
 #[test]
 fn chromium_fetches_nothing_from_blocked_html_and_the_trackers_from_the_rest() {
-    let (raw, content_id) = fixture_html();
-    assert_eq!(content_id, OLD_CONTENT_ID);
-    let blocked = scrubbed(&raw, RemoteContent::Block);
-    let kept = scrubbed(&raw, RemoteContent::Keep);
+    let message = fixture();
+    let (raw_html, raw_ids) = html_and_content_ids(&message);
+    assert_eq!(raw_ids, [OLD_CONTENT_ID]);
+    let raw = raw_html.concat();
+    let blocked = html_and_content_ids(&forward(&message, RemoteContent::Block))
+        .0
+        .concat();
+    let kept = html_and_content_ids(&forward(&message, RemoteContent::Keep))
+        .0
+        .concat();
     let fetches = chromium_fetches(&[raw.clone(), blocked.clone(), kept.clone()]);
     let (from_raw, from_blocked, from_kept) = (&fetches[0], &fetches[1], &fetches[2]);
 
@@ -235,12 +268,16 @@ fn chromium_fetches_nothing_from_blocked_html_and_the_trackers_from_the_rest() {
 
 #[test]
 fn scrubbed_newsletter_keeps_its_cid_image_and_loses_the_sender() {
-    let (raw, _) = fixture_html();
-    assert!(raw.contains(SENDER) && raw.contains(SENDER_NAME));
+    let message = fixture();
+    let (raw, _) = html_and_content_ids(&message);
+    assert!(raw.concat().contains(SENDER) && raw.concat().contains(SENDER_NAME));
     for remote in [RemoteContent::Block, RemoteContent::Keep] {
-        let out = scrubbed(&raw, remote);
+        let (html, ids) = html_and_content_ids(&forward(&message, remote));
+        let out = html.concat();
+        assert_eq!(ids.len(), 1, "one inline image part");
+        assert!(ids[0].ends_with("@relay.test"), "{ids:?}");
         assert!(
-            out.contains(&format!("src=\"cid:{NEW_CONTENT_ID}\"")),
+            out.contains(&format!("src=\"cid:{}\"", ids[0])),
             "the inline image lost its reference under {remote:?}:\n{out}"
         );
         assert!(
@@ -264,6 +301,44 @@ fn scrubbed_newsletter_keeps_its_cid_image_and_loses_the_sender() {
                 "{CONVERSATION_NAME} &lt;<a href=\"mailto:{ALIAS}\">{ALIAS}</a>&gt; wrote:"
             )),
             "the Gmail quote header was not rewritten under {remote:?}:\n{out}"
+        );
+    }
+}
+
+/// Every forwarded fixture's HTML, as the relay sends it with the default
+/// `block`, makes Chromium fetch nothing.
+#[test]
+fn no_forwarded_fixture_makes_chromium_fetch_anything() {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        fixture: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        file: String,
+        expect: String,
+        #[serde(default)]
+        sender: String,
+    }
+    let text = std::fs::read_to_string(repo().join("fixtures/manifest.toml")).expect("manifest");
+    let manifest: Manifest = toml::from_str(&text).expect("manifest parses");
+    let mut pages = Vec::new();
+    let mut names = Vec::new();
+    for entry in manifest.fixture.iter().filter(|e| e.expect == "forward") {
+        let raw = std::fs::read(repo().join("fixtures").join(&entry.file)).expect("fixture");
+        let out = rewrite_in_process(&raw, &entry.sender, None)
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.file));
+        for html in html_and_content_ids(&out).0 {
+            pages.push(html);
+            names.push(entry.file.clone());
+        }
+    }
+    assert!(pages.len() >= 8, "too few HTML parts: {}", pages.len());
+    for (fetches, name) in chromium_fetches(&pages).iter().zip(&names) {
+        assert!(
+            fetches.requests.is_empty() && fetches.connections == 0,
+            "{name}: Chromium contacted the tracker server: {}",
+            fetches.describe()
         );
     }
 }

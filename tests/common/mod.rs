@@ -769,6 +769,21 @@ pub fn rewrite_in_process(
     sender: &str,
     display_name: Option<&str>,
 ) -> Result<Vec<u8>, anonrelay::rewrite::RewriteError> {
+    rewrite_in_process_with(
+        raw,
+        sender,
+        display_name,
+        anonrelay::rewrite::RemoteContent::Block,
+    )
+}
+
+/// [`rewrite_in_process`] with `[privacy] remote_content` set.
+pub fn rewrite_in_process_with(
+    raw: &[u8],
+    sender: &str,
+    display_name: Option<&str>,
+    remote_content: anonrelay::rewrite::RemoteContent,
+) -> Result<Vec<u8>, anonrelay::rewrite::RewriteError> {
     use anonrelay::rewrite::{self, Context};
     let cipher = anonrelay::tokens::ServerSecret::from_bytes([5; 32]).message_id_cipher();
     let inspected = rewrite::inspect(raw)?;
@@ -787,7 +802,7 @@ pub fn rewrite_in_process(
             trace_id: "t",
             client_ip: Some("127.0.0.1".parse().expect("an IP")),
             client_host: Some("bobs-laptop.sender-mail.example"),
-            remote_content: rewrite::RemoteContent::Block,
+            remote_content,
         },
     )
     .map(|rewritten| rewritten.message)
