@@ -321,9 +321,20 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, 
     })
 }
 
-/// Every spelling of the sender's address a reader could be shown.
+/// Every spelling of the sender's address a reader could be shown: the
+/// registered (canonical) form and, for an internationalized domain, its
+/// A-label form (`carol@bücher.example`, `carol@xn--bcher-kva.example`).
 fn sender_spellings(address: &str) -> Vec<String> {
-    vec![address.to_owned()]
+    match crate::address::EmailAddress::parse(address) {
+        Ok(parsed) => {
+            let mut forms = crate::address::domain_forms(&parsed);
+            if !forms.iter().any(|f| f == address) {
+                forms.push(address.to_owned());
+            }
+            forms
+        }
+        Err(_) => vec![address.to_owned()],
+    }
 }
 
 /// The most a forwarded copy of an `input_len`-byte message may take:
