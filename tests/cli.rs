@@ -129,3 +129,40 @@ fn openapi_matches_the_routes() {
     b.sort();
     assert_eq!(a, b);
 }
+
+/// Issue 11, item 5: the metadata log keeps the subject as forwarded, so
+/// neither the recipient's export nor a legal disclosure shows the sender's
+/// address that the forwarded copy hid.
+#[test]
+fn the_log_export_and_disclosure_show_the_subject_as_forwarded() {
+    let daemon = Daemon::start(DaemonOptions::outbox());
+    let conv = daemon.conversation(
+        ("alice", "alice@a-mail.example"),
+        ("bob", "bob.real@b-mail.example"),
+    );
+    let (ok, transcript) = swaks_message(
+        &daemon.server(),
+        "bob.real@b-mail.example",
+        &conv.alias_a,
+        "Re: write to Bob.Real@B-Mail.example directly",
+        "x",
+    );
+    assert!(ok, "{transcript}");
+    let bob_alias = conv.alias_b.as_str();
+    let forwarded = format!("Re: write to {bob_alias} directly");
+
+    let log = daemon.cli(&["log", "--user", "alice"]);
+    assert!(log.status.success());
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&log)).unwrap();
+    assert_eq!(rows[0]["subject"], forwarded.as_str(), "{rows}");
+
+    let export = daemon.cli(&["user", "export", "alice"]);
+    assert!(export.status.success());
+    let text = stdout(&export);
+    let export: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(export["message_log"][0]["subject"], forwarded.as_str());
+    assert!(
+        !text.to_lowercase().contains("b-mail.example"),
+        "Bob's address in Alice's export: {text}"
+    );
+}
