@@ -344,7 +344,8 @@ fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     der_element(0x30, &content)
 }
 
-fn der_element(tag: u8, content: &[u8]) -> Vec<u8> {
+/// One DER value with a definite length (short or long form).
+pub(crate) fn der_element(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();
     if len < 0x80 {

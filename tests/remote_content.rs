@@ -13,11 +13,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use anonrelay::rewrite::{self, Context, RemoteContent};
-use anonrelay::tokens::ServerSecret;
+use anonrelay::rewrite::RemoteContent;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use common::{output_within_deadline, repo, require, rewrite_in_process, PYTHON};
+use common::{
+    output_within_deadline, repo, require, rewrite_as, rewrite_in_process, Sender, PYTHON,
+};
 
 const FIXTURE: &str = "fixtures/newsletter-remote-content.eml";
 const SENDER: &str = "bob.real@sender-mail.example";
@@ -191,28 +192,13 @@ fn fixture() -> Vec<u8> {
 /// The whole rewrite, as the relay runs it for the newsletter's sender
 /// from the client 203.0.113.77.
 fn forward(raw: &[u8], remote_content: RemoteContent) -> Vec<u8> {
-    let cipher = ServerSecret::from_bytes([5; 32]).message_id_cipher();
-    let inspected = rewrite::inspect(raw).expect("the fixture is accepted");
-    rewrite::rewrite(
-        &inspected,
-        &Context {
-            alias_domain: common::ALIAS_DOMAIN,
-            hostname: "mx.relay.test",
-            conversation_id: "conv",
-            from_alias: "bbbbbbbbbbbbbbbbbbbb",
-            sender_address: SENDER,
-            from_display_name: Some(CONVERSATION_NAME),
-            to_alias: "aaaaaaaaaaaaaaaaaaaa",
-            cipher: &cipher,
-            now: 1_800_000_000,
-            trace_id: "t",
-            client_ip: Some("203.0.113.77".parse().expect("an IP")),
-            client_host: Some("bobs-laptop.sender-mail.example"),
-            remote_content,
-        },
-    )
-    .unwrap_or_else(|e| panic!("rewrite under {remote_content:?}: {e}"))
-    .message
+    let sender = Sender {
+        display_name: Some(CONVERSATION_NAME),
+        client_ip: "203.0.113.77",
+        remote_content,
+        ..Sender::new(SENDER)
+    };
+    rewrite_as(raw, &sender).unwrap_or_else(|e| panic!("rewrite under {remote_content:?}: {e}"))
 }
 
 #[test]

@@ -166,33 +166,43 @@ impl<'c, 'b> Writer<'c, 'b> {
                     _ => "text/plain",
                 };
                 // The relay re-encoded the text: the charset is its own.
-                let mut content_type = ContentType::new(media_type).attribute("charset", "utf-8");
-                for (name, value) in kept_parameters(media_type, header) {
-                    if name != "charset" {
-                        content_type = content_type.attribute(name, value);
-                    }
-                }
-                if let Some(name) = self.file_name(header) {
-                    content_type = content_type.attribute("name", name);
-                }
+                let content_type = self.content_type(media_type, header, Some("utf-8"));
                 self.fields(header, content_type, encoding, out);
                 out.extend_from_slice(&encoded);
             }
             _ => {
                 let media_type = policy::attachment_media_type(&header.media_type);
-                let mut content_type = ContentType::new(media_type.to_owned());
-                for (name, value) in kept_parameters(media_type, header) {
-                    content_type = content_type.attribute(name, value);
-                }
-                if let Some(name) = self.file_name(header) {
-                    content_type = content_type.attribute("name", name);
-                }
+                let content_type = self.content_type(media_type, header, None);
                 let (encoding, encoded) = encode_binary(&decoded);
                 self.fields(header, content_type, encoding, out);
                 out.extend_from_slice(&encoded);
             }
         }
         Ok(())
+    }
+
+    /// A leaf's Content-Type: the media type, the relay's `charset` when it
+    /// re-encoded text (else the sender's, checked), the parameters the
+    /// policy keeps for the type, and the scrubbed file name.
+    fn content_type<'h>(
+        &self,
+        media_type: &'h str,
+        header: &'h PartHeader,
+        charset: Option<&'static str>,
+    ) -> ContentType<'h> {
+        let mut content_type = ContentType::new(media_type);
+        if let Some(charset) = charset {
+            content_type = content_type.attribute("charset", charset);
+        }
+        for (name, value) in kept_parameters(media_type, header) {
+            if charset.is_none() || name != "charset" {
+                content_type = content_type.attribute(name, value);
+            }
+        }
+        if let Some(name) = self.file_name(header) {
+            content_type = content_type.attribute("name", name);
+        }
+        content_type
     }
 
     /// A part of `multipart/encrypted`: its content as sent, except the
@@ -208,10 +218,7 @@ impl<'c, 'b> Writer<'c, 'b> {
         let stripped = std::str::from_utf8(&decoded).ok().and_then(armor::strip);
         let content: &[u8] = stripped.as_deref().map_or(&decoded, str::as_bytes);
         let media_type = policy::attachment_media_type(&header.media_type);
-        let mut content_type = ContentType::new(media_type.to_owned());
-        if let Some(name) = self.file_name(header) {
-            content_type = content_type.attribute("name", name);
-        }
+        let content_type = self.content_type(media_type, header, None);
         let (encoding, encoded) = match media_type {
             // RFC 3156's control part and the armored data are text.
             "application/pgp-encrypted" | "application/octet-stream" if content.is_ascii() => {

@@ -769,20 +769,42 @@ pub fn rewrite_in_process(
     sender: &str,
     display_name: Option<&str>,
 ) -> Result<Vec<u8>, anonrelay::rewrite::RewriteError> {
-    rewrite_in_process_with(
+    rewrite_as(
         raw,
-        sender,
-        display_name,
-        anonrelay::rewrite::RemoteContent::Block,
+        &Sender {
+            display_name,
+            ..Sender::new(sender)
+        },
     )
 }
 
-/// [`rewrite_in_process`] with `[privacy] remote_content` set.
-pub fn rewrite_in_process_with(
+/// Who sends a message, for [`rewrite_as`].
+pub struct Sender<'a> {
+    pub address: &'a str,
+    /// The conversation's display name for the sender.
+    pub display_name: Option<&'a str>,
+    pub client_ip: &'a str,
+    pub client_host: &'a str,
+    pub remote_content: anonrelay::rewrite::RemoteContent,
+}
+
+impl<'a> Sender<'a> {
+    pub fn new(address: &'a str) -> Self {
+        Self {
+            address,
+            display_name: None,
+            client_ip: "127.0.0.1",
+            client_host: "bobs-laptop.sender-mail.example",
+            remote_content: anonrelay::rewrite::RemoteContent::Block,
+        }
+    }
+}
+
+/// The rewrite step for `sender`, from its client, to alias
+/// `aaaaaaaaaaaaaaaaaaaa` from alias `bbbbbbbbbbbbbbbbbbbb`.
+pub fn rewrite_as(
     raw: &[u8],
-    sender: &str,
-    display_name: Option<&str>,
-    remote_content: anonrelay::rewrite::RemoteContent,
+    sender: &Sender<'_>,
 ) -> Result<Vec<u8>, anonrelay::rewrite::RewriteError> {
     use anonrelay::rewrite::{self, Context};
     let cipher = anonrelay::tokens::ServerSecret::from_bytes([5; 32]).message_id_cipher();
@@ -794,15 +816,15 @@ pub fn rewrite_in_process_with(
             hostname: "mx.relay.test",
             conversation_id: "conv",
             from_alias: "bbbbbbbbbbbbbbbbbbbb",
-            sender_address: sender,
-            from_display_name: display_name,
+            sender_address: sender.address,
+            from_display_name: sender.display_name,
             to_alias: "aaaaaaaaaaaaaaaaaaaa",
             cipher: &cipher,
             now: 1_800_000_000,
             trace_id: "t",
-            client_ip: Some("127.0.0.1".parse().expect("an IP")),
-            client_host: Some("bobs-laptop.sender-mail.example"),
-            remote_content,
+            client_ip: Some(sender.client_ip.parse().expect("an IP address")),
+            client_host: Some(sender.client_host),
+            remote_content: sender.remote_content,
         },
     )
     .map(|rewritten| rewritten.message)

@@ -20,8 +20,7 @@ mod plant;
 
 use std::path::{Path, PathBuf};
 
-use anonrelay::rewrite::{self, Context, RemoteContent};
-use anonrelay::tokens::ServerSecret;
+use anonrelay::rewrite;
 use rand::SeedableRng;
 
 use common::mime_check::{decode, reader_views, shows, structure};
@@ -37,27 +36,15 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn forward(raw: &[u8]) -> Result<Vec<u8>, rewrite::RewriteError> {
-    let cipher = ServerSecret::from_bytes([3; 32]).message_id_cipher();
-    let inspected = rewrite::inspect(raw)?;
-    rewrite::rewrite(
-        &inspected,
-        &Context {
-            alias_domain: common::ALIAS_DOMAIN,
-            hostname: "mx.relay.test",
-            conversation_id: "conv",
-            from_alias: "bbbbbbbbbbbbbbbbbbbb",
-            sender_address: ADDRESS,
-            from_display_name: Some("Night Owl"),
-            to_alias: "aaaaaaaaaaaaaaaaaaaa",
-            cipher: &cipher,
-            now: 1_800_000_000,
-            trace_id: "gen",
-            client_ip: Some(IP.parse().expect("an IP")),
-            client_host: Some(HOST),
-            remote_content: RemoteContent::Block,
+    common::rewrite_as(
+        raw,
+        &common::Sender {
+            display_name: Some("Night Owl"),
+            client_ip: IP,
+            client_host: HOST,
+            ..common::Sender::new(ADDRESS)
         },
     )
-    .map(|rewritten| rewritten.message)
 }
 
 /// Keeps a failing input for a fixture and fails with its seed.

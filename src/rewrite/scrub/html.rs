@@ -575,15 +575,7 @@ impl<'c, 'a> Walk<'c, 'a> {
             return Cow::Borrowed(seen);
         }
         let replacement = &self.cx.scrubber.identity().name_replacement;
-        let mut out = String::with_capacity(seen.len());
-        let mut copied = 0;
-        for range in found {
-            out.push_str(&seen[copied..range.start]);
-            out.push_str(replacement);
-            copied = range.end;
-        }
-        out.push_str(&seen[copied..]);
-        Cow::Owned(out)
+        Cow::Owned(super::replace_ranges(seen, found, replacement))
     }
 }
 

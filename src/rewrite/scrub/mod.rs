@@ -32,6 +32,24 @@ use address::AddressMatcher;
 use names::NameMatcher;
 use network::NetworkMatcher;
 
+/// `text` with each of `ranges` (sorted, not overlapping, on character
+/// boundaries) replaced by `replacement`.
+pub fn replace_ranges(
+    text: &str,
+    ranges: impl IntoIterator<Item = std::ops::Range<usize>>,
+    replacement: &str,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for range in ranges {
+        out.push_str(&text[copied..range.start]);
+        out.push_str(replacement);
+        copied = range.end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// What stands for the client's IP address and host name.
 pub const HIDDEN: &str = "[hidden]";
 
@@ -167,15 +185,7 @@ impl Scrubber {
         if kept.is_empty() {
             return Cow::Borrowed(text);
         }
-        let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        for range in kept {
-            out.push_str(&text[copied..range.start]);
-            out.push_str(&self.identity.name_replacement);
-            copied = range.end;
-        }
-        out.push_str(&text[copied..]);
-        Cow::Owned(out)
+        Cow::Owned(replace_ranges(text, kept, &self.identity.name_replacement))
     }
 }
 

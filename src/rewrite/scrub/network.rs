@@ -137,15 +137,7 @@ impl NetworkMatcher {
         if found.is_empty() {
             return None;
         }
-        let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        for range in found {
-            out.push_str(&text[copied..range.start]);
-            out.push_str(replacement);
-            copied = range.end;
-        }
-        out.push_str(&text[copied..]);
-        Some(out)
+        Some(super::replace_ranges(text, found, replacement))
     }
 }
 
