@@ -151,6 +151,7 @@ const WRITTEN_PARAMETERS: &[&str] = &[
     "protocol",
     "type",
     "smime-type",
+    "start",
 ];
 
 /// The forwarded message as Python's `email` reads it, against the input.
@@ -265,14 +266,17 @@ fn rewrite_of_every_fixture_is_rebuilt_without_a_secret() {
 /// Python's view of each input and its forwarded copy, in pairs.
 fn views_of_pairs(dir: &std::path::Path, pairs: &[(Fixture, Vec<u8>, Vec<u8>)]) -> Vec<ReaderView> {
     let mut files = Vec::new();
-    for (index, (_, raw, out)) in pairs.iter().enumerate() {
+    for (index, (fixture, raw, out)) in pairs.iter().enumerate() {
         for (suffix, bytes) in [("in", raw), ("out", out)] {
             let path = dir.join(format!("{index}-{suffix}.eml"));
             std::fs::write(&path, bytes).unwrap();
-            files.push(path);
+            files.push((path, fixture.sender.as_str()));
         }
     }
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let paths: Vec<(&std::path::Path, &str)> = files
+        .iter()
+        .map(|(p, sender)| (p.as_path(), *sender))
+        .collect();
     reader_views(&paths)
 }
 

@@ -120,6 +120,19 @@ impl<'c, 'b> Writer<'c, 'b> {
         for (name, value) in kept_parameters(&media_type, &entity.header) {
             content_type = content_type.attribute(name, value);
         }
+        // RFC 2387's root part, named by its (renamed) Content-ID.
+        if media_type == "multipart/related" {
+            let start = policy::CONTENT_ID_PARAMETERS
+                .iter()
+                .find_map(|name| entity.header.param(name))
+                .map(|id| {
+                    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+                    format!("<{}>", self.cx.content_id(id))
+                });
+            if let Some(start) = start {
+                content_type = content_type.attribute("start", start);
+            }
+        }
         content_type = content_type.attribute("boundary", boundary.clone());
         write_field(out, "Content-Type", &content_type);
         out.extend_from_slice(b"\r\n");
@@ -129,7 +142,9 @@ impl<'c, 'b> Writer<'c, 'b> {
             match (&part.body, in_encrypted) {
                 // The sender chose the recipient's key: the parts pass as
                 // they are, but the armor's comment lines name their software.
-                (Body::Leaf(bytes), true) => self.encrypted_leaf(part, bytes, out)?,
+                (Body::Leaf(bytes), true) if is_encrypted_payload(&part.header) => {
+                    self.encrypted_leaf(part, bytes, out)?
+                }
                 _ => self.entity(part, out)?,
             }
             out.extend_from_slice(b"\r\n");
@@ -215,20 +230,21 @@ impl<'c, 'b> Writer<'c, 'b> {
     ) -> Result<(), RewriteError> {
         let header = &entity.header;
         let decoded = self.decode(header.encoding, bytes)?;
-        let stripped = std::str::from_utf8(&decoded).ok().and_then(armor::strip);
-        let content: &[u8] = stripped.as_deref().map_or(&decoded, str::as_bytes);
         let media_type = policy::attachment_media_type(&header.media_type);
         let content_type = self.content_type(media_type, header, None);
-        let (encoding, encoded) = match media_type {
-            // RFC 3156's control part and the armored data are text.
-            "application/pgp-encrypted" | "application/octet-stream" if content.is_ascii() => {
-                encode_text(
-                    &crlf_lines(&String::from_utf8_lossy(content))
-                        .into_owned()
-                        .into_bytes(),
-                )
-            }
-            _ => encode_binary(content),
+        let is_text = matches!(
+            media_type,
+            "application/pgp-encrypted" | "application/octet-stream"
+        ) && decoded.is_ascii();
+        let (encoding, encoded) = if is_text {
+            // RFC 3156's control part and the armored data are text: line
+            // ends made CRLF first, so the armor lines are seen as a
+            // reader sees them.
+            let text = crlf_lines(&String::from_utf8_lossy(&decoded)).into_owned();
+            let text = armor::strip(&text).unwrap_or(text);
+            encode_text(text.as_bytes())
+        } else {
+            encode_binary(&decoded)
         };
         self.fields(header, content_type, encoding, out);
         out.extend_from_slice(&encoded);
@@ -330,8 +346,8 @@ impl<'c, 'b> Writer<'c, 'b> {
 
     /// The file name a reader sees, scrubbed; None when there is none.
     fn file_name(&self, header: &PartHeader) -> Option<String> {
-        let name = header.file_name()?;
-        let scrubbed = self.cx.scrubber.text(name);
+        let name = charset::decode_words_fully(header.file_name()?);
+        let scrubbed = self.cx.scrubber.text(&name);
         let clean: String = scrubbed
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
@@ -349,15 +365,19 @@ impl<'c, 'b> Writer<'c, 'b> {
             ("To", &fields.to),
             ("Cc", &fields.cc),
         ] {
+            // Written as 7-bit header text: an internationalized domain in
+            // its A-label form; an address whose local part is not ASCII
+            // cannot be written so and is left out.
             let written: Vec<String> = list
                 .iter()
                 .filter(|a| writable_address(a))
-                .map(|a| {
+                .filter_map(|a| {
                     if scrubber.is_sender(a) {
-                        format!("<{}>", scrubber.identity().alias_address)
-                    } else {
-                        format!("<{}>", scrubber.identifiers(a))
+                        return Some(format!("<{}>", scrubber.identity().alias_address));
                     }
+                    let ascii = crate::address::envelope_form(a);
+                    let ascii = scrubber.identifiers(&ascii);
+                    ascii.is_ascii().then(|| format!("<{ascii}>"))
                 })
                 .collect();
             if !written.is_empty() {
@@ -368,7 +388,7 @@ impl<'c, 'b> Writer<'c, 'b> {
             out.extend_from_slice(format!("Date: {}\r\n", Date::new(date).to_rfc822()).as_bytes());
         }
         if let Some(subject) = &fields.subject {
-            write_subject(out, &scrubber.text(subject));
+            write_subject(out, &scrubber.text(&charset::decode_words_fully(subject)));
         }
         if mime_version {
             out.extend_from_slice(b"MIME-Version: 1.0\r\n");
@@ -416,6 +436,20 @@ fn kept_parameters<'h>(media_type: &str, header: &'h PartHeader) -> Vec<(&'stati
             (well_formed && value.len() <= 64).then_some((*name, value))
         })
         .collect()
+}
+
+/// RFC 3156's control part and its encrypted data, RFC 8551's blob: the
+/// parts of `multipart/encrypted` the relay cannot read. Any other part a
+/// sender puts beside them is read and scrubbed like every part.
+fn is_encrypted_payload(header: &PartHeader) -> bool {
+    // The type as it will be written: a malformed one is octet-stream.
+    matches!(
+        policy::attachment_media_type(&header.media_type),
+        "application/pgp-encrypted"
+            | "application/octet-stream"
+            | "application/pkcs7-mime"
+            | "application/x-pkcs7-mime"
+    )
 }
 
 fn is_utf8(label: Option<&str>) -> bool {

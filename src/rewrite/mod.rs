@@ -104,13 +104,7 @@ pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<
         (_, Some(message)) => Some(single_address(message)?),
         (_, None) => return Err(RewriteError::BadFrom),
     };
-    let from_name = parsed
-        .as_ref()
-        .and_then(|m| m.from())
-        .and_then(|a| a.first())
-        .and_then(|a| a.name())
-        .map(|name| clean_subject(name, 256))
-        .filter(|name| !name.is_empty());
+    let from_name = from_name(&split.fields, parsed.as_ref());
     // The first Subject, as clients show it (mail-parser alone takes the last).
     let subject = split
         .fields
@@ -122,8 +116,9 @@ pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<
             MessageParser::new()
                 .parse_headers(&block[..])
                 .and_then(|m| {
-                    m.subject()
-                        .map(|s| clean_subject(s, MAX_LOGGED_SUBJECT_CHARS))
+                    m.subject().map(|s| {
+                        clean_subject(&charset::decode_words_fully(s), MAX_LOGGED_SUBJECT_CHARS)
+                    })
                 })
         })
         .unwrap_or_default();
@@ -141,6 +136,24 @@ pub fn inspect_limited(raw: &[u8], max_header_bytes: usize) -> Result<Inspected<
         subject,
         date,
     })
+}
+
+/// The From's display name, decoded as a reader's client shows it: encoded
+/// words anywhere and twice-encoded ones decoded; a name sent as raw 8-bit
+/// text that is no UTF-8 read as Windows-1252, as clients fall back to.
+fn from_name(fields: &[Field<'_>], parsed: Option<&mail_parser::Message<'_>>) -> Option<String> {
+    let name = parsed?.from()?.first()?.name()?;
+    let name = if name.contains('\u{fffd}') {
+        let raw = fields.iter().find(|f| f.is("From"))?.raw;
+        let latin = charset::decode(raw, Some("windows-1252"));
+        let block = format!("{latin}\r\n");
+        let reparsed = MessageParser::new().parse_headers(block.as_bytes())?;
+        reparsed.from()?.first()?.name()?.to_owned()
+    } else {
+        name.to_owned()
+    };
+    let name = clean_subject(&charset::decode_words_fully(&name), 256);
+    (!name.is_empty()).then_some(name)
 }
 
 fn single_address(message: &mail_parser::Message<'_>) -> Result<String, RewriteError> {
@@ -217,7 +230,7 @@ pub struct Rewritten {
 pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, RewriteError> {
     let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
     let scrubber = Scrubber::new(Identity {
-        addresses: sender_spellings(ctx.sender_address),
+        addresses: sender_addresses(ctx.sender_address, message.from_address.as_deref()),
         name_replacement: ctx
             .from_display_name
             .map_or_else(|| alias_address.clone(), str::to_owned),
@@ -231,7 +244,12 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, 
         alias_domain: ctx.alias_domain,
         conversation_id: ctx.conversation_id,
     };
-    let calendar_uid = |uid: &str| ids.map(uid);
+    // A UID too long to seal (Exchange's run to 250 characters and more)
+    // gets a one-way token: updates still match on the recipient's side.
+    let calendar_uid = |uid: &str| {
+        ids.map(uid)
+            .or_else(|| Some(one_way_token(ctx.conversation_id, uid, ctx.alias_domain)))
+    };
     let rebuild = Rebuild {
         scrubber: &scrubber,
         remote_content: ctx.remote_content,
@@ -241,8 +259,8 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, 
     };
     let body = &message.raw[message.body_start..];
     let mut budget = Budget::for_input(message.raw.len());
-    let top_header = PartHeader::read(&message.raw[..message.body_start]);
-    let tree = Reader::new(&mut budget)
+    let top_header = PartHeader::read(&message.raw[..message.body_start])?;
+    let tree = Reader::new(&mut budget, &scrubber)
         .entity(top_header, body, 0)?
         .unwrap_or_else(tree::Entity::empty_text);
 
@@ -319,6 +337,36 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, 
         message: out,
         subject,
     })
+}
+
+/// `TOKEN@alias-domain`, TOKEN a hash of the conversation and `id`: the
+/// same id gives the same token, and the token hides the id's host.
+fn one_way_token(conversation_id: &str, id: &str, alias_domain: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(conversation_id.as_bytes())
+        .chain_update([0])
+        .chain_update(id.as_bytes())
+        .finalize();
+    format!(
+        "{}@{alias_domain}",
+        crate::tokens::base32().encode(&digest[..20])
+    )
+}
+
+/// The sender's addresses: the registered one and, when the header From
+/// names another (the envelope matched; "send mail as" an address of
+/// their own), that one too, each in every spelling.
+fn sender_addresses(registered: &str, header_from: Option<&str>) -> Vec<String> {
+    let mut addresses = sender_spellings(registered);
+    if let Some(from) = header_from.filter(|from| from.contains('@')) {
+        for spelling in sender_spellings(from) {
+            if !addresses.contains(&spelling) {
+                addresses.push(spelling);
+            }
+        }
+    }
+    addresses
 }
 
 /// Every spelling of the sender's address a reader could be shown: the

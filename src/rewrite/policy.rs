@@ -82,6 +82,10 @@ pub const FILE_NAME_PARAMETERS: &[&str] = &["name", "filename"];
 /// Parameters whose values must be a single MIME token (RFC 2045).
 pub const TOKEN_PARAMETERS: &[&str] = &["method", "report-type", "smime-type", "charset"];
 
+/// `multipart/related`'s `start` names its root part by Content-ID: it is
+/// written with the part's new id (see `build.rs`).
+pub const CONTENT_ID_PARAMETERS: &[&str] = &["start"];
+
 /// Parameters whose values must be a `type/subtype`.
 pub const MEDIA_TYPE_PARAMETERS: &[&str] = &["protocol", "type"];
 
@@ -213,6 +217,51 @@ pub fn part_rule(media_type: &str, attachment: bool) -> PartRule {
     }
 }
 
+/// What a file really is, by its name and first bytes: senders' clients
+/// label calendars `application/octet-stream`, S/MIME blobs `smime.p7m`,
+/// keys `.asc`. The media type alone would let identity material pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// iCalendar data: through the calendar scrubber.
+    Calendar,
+    /// An S/MIME blob: read like `application/pkcs7-mime`.
+    Cms,
+    /// A contact card: dropped when it is the sender's own.
+    Card,
+    /// A signature, a certificate, a key or TNEF: dropped.
+    Identity,
+    /// Anything else: forwarded as the sender attached it.
+    File,
+}
+
+/// Extensions and first lines that say what a file is.
+pub fn file_kind(media_type: &str, file_name: Option<&str>, head: &[u8]) -> FileKind {
+    let name = file_name.unwrap_or_default().trim().to_ascii_lowercase();
+    let extension = name.rsplit_once('.').map_or("", |(_, ext)| ext);
+    let head = String::from_utf8_lossy(&head[..head.len().min(64)])
+        .trim_start()
+        .to_ascii_uppercase();
+    let starts = |marker: &str| head.starts_with(marker);
+    if matches!(extension, "ics" | "vcs" | "ifb") || starts("BEGIN:VCALENDAR") {
+        FileKind::Calendar
+    } else if extension == "p7m" {
+        FileKind::Cms
+    } else if matches!(extension, "p7s" | "p7c" | "p7b" | "cer" | "crt")
+        || name == "winmail.dat"
+        || starts("-----BEGIN PGP")
+        || starts("-----BEGIN CERTIFICATE")
+    {
+        FileKind::Identity
+    } else if extension == "vcf"
+        || matches!(media_type, "text/vcard" | "text/x-vcard" | "text/directory")
+        || starts("BEGIN:VCARD")
+    {
+        FileKind::Card
+    } else {
+        FileKind::File
+    }
+}
+
 /// The media type an attachment is sent as: its own when it is a
 /// well-formed `type/subtype` of a known top-level type, else
 /// `application/octet-stream`.
@@ -275,6 +324,44 @@ mod tests {
             PartRule::EmbeddedMessage
         );
         assert_eq!(part_rule("image/png", false), PartRule::Attachment);
+    }
+
+    #[test]
+    fn files_are_known_by_name_and_first_bytes() {
+        let kind =
+            |media: &str, name: Option<&str>, head: &str| file_kind(media, name, head.as_bytes());
+        assert_eq!(
+            kind("application/octet-stream", Some("invite.ICS"), ""),
+            FileKind::Calendar
+        );
+        assert_eq!(
+            kind("application/octet-stream", None, "\r\nBEGIN:VCALENDAR\r\n"),
+            FileKind::Calendar
+        );
+        assert_eq!(
+            kind("application/octet-stream", Some("smime.p7m"), ""),
+            FileKind::Cms
+        );
+        assert_eq!(
+            kind("application/octet-stream", Some("winmail.dat"), ""),
+            FileKind::Identity
+        );
+        assert_eq!(
+            kind(
+                "text/plain",
+                Some("key.asc"),
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+            ),
+            FileKind::Identity
+        );
+        assert_eq!(
+            kind("text/x-vcard", Some("bob.vcf"), "BEGIN:VCARD"),
+            FileKind::Card
+        );
+        assert_eq!(
+            kind("application/pdf", Some("plan.pdf"), "%PDF-1.7"),
+            FileKind::File
+        );
     }
 
     #[test]

@@ -432,7 +432,7 @@ fn part_headers_are_read_in_one_pass_whatever_they_hold() {
         .collect();
     block.extend_from_slice(b"Content-Type: text/plain; charset=iso-8859-1\r\n");
     block.extend_from_slice(b"content-type: text/html\r\n\r\n");
-    let header = tree::PartHeader::read(&block);
+    let header = tree::PartHeader::read(&block).unwrap();
     assert_eq!(
         header.media_type, "text/plain",
         "the first Content-Type wins"

@@ -16,7 +16,8 @@ use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 
 use super::cms::{self, Cms};
 use super::mime::{body_start, loose_fields, split_multipart, LooseField};
-use super::policy::{self, PartRule};
+use super::policy::{self, FileKind, PartRule};
+use super::scrub::Scrubber;
 use super::transfer::Encoding;
 use super::RewriteError;
 
@@ -64,6 +65,10 @@ pub struct PartHeader {
     pub content_id: Option<String>,
     pub language: Option<String>,
     pub encoding: Encoding,
+    /// The `boundary` parameter as written, before any decoding (a parser
+    /// may take `boundary="=?utf-8?q?b?="` for an encoded word; a reader
+    /// splits on it as it stands).
+    pub raw_boundary: Option<String>,
 }
 
 impl PartHeader {
@@ -89,11 +94,13 @@ impl PartHeader {
 
     /// Reads the first field of each MIME name in a header block, as
     /// Python's `email` and most clients do. Only those few fields are
-    /// parsed, so a block of millions of other names costs one scan.
-    pub fn read(block: &[u8]) -> Self {
-        let fields = first_fields(block, policy::PART_FIELDS);
+    /// parsed, so a block of millions of other names costs one scan; a MIME
+    /// field longer than [`MAX_MIME_FIELD_BYTES`] is refused (the parser
+    /// joins RFC 2231 sections in quadratic time).
+    pub fn read(block: &[u8]) -> Result<Self, RewriteError> {
+        let fields = first_fields(block, policy::PART_FIELDS, MAX_MIME_FIELD_BYTES)?;
         let Some(headers) = parse_fields(&fields) else {
-            return Self::default();
+            return Ok(Self::default());
         };
         let attributes = |ct: &mail_parser::ContentType<'_>| -> Vec<(String, String)> {
             ct.attributes
@@ -104,7 +111,7 @@ impl PartHeader {
                 .collect()
         };
         let content_type = headers.content_type();
-        Self {
+        Ok(Self {
             media_type: content_type
                 .map(|ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default())
@@ -123,8 +130,38 @@ impl PartHeader {
                 _ => None,
             },
             encoding: Encoding::from_header(headers.content_transfer_encoding()),
-        }
+            raw_boundary: raw_boundary(&fields),
+        })
     }
+}
+
+/// The `boundary=` value of the first Content-Type in a block, as written:
+/// a quoted string (backslash escapes undone) or a token.
+fn raw_boundary(block: &[u8]) -> Option<String> {
+    let field = loose_fields(block).find(|f| f.is("Content-Type"))?;
+    let text = String::from_utf8_lossy(field.raw);
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("boundary=")? + "boundary=".len();
+    let value = &text[at..];
+    let boundary: String = match value.strip_prefix('"') {
+        Some(quoted) => {
+            let mut out = String::new();
+            let mut chars = quoted.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => out.extend(chars.next()),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        None => value
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != ';')
+            .collect(),
+    };
+    (!boundary.is_empty()).then_some(boundary)
 }
 
 /// The fields of a forwarded message's header that are written anew.
@@ -139,10 +176,14 @@ pub struct EmbeddedFields {
 }
 
 impl EmbeddedFields {
-    pub fn read(block: &[u8]) -> Self {
-        let fields = first_fields(block, &["From", "To", "Cc", "Date", "Subject"]);
+    pub fn read(block: &[u8]) -> Result<Self, RewriteError> {
+        let fields = first_fields(
+            block,
+            &["From", "To", "Cc", "Date", "Subject"],
+            MAX_EMBEDDED_FIELD_BYTES,
+        )?;
         let Some(headers) = parse_fields(&fields) else {
-            return Self::default();
+            return Ok(Self::default());
         };
         let addresses = |list: Option<&Address<'_>>| -> Vec<String> {
             list.map(|l| {
@@ -153,7 +194,7 @@ impl EmbeddedFields {
             })
             .unwrap_or_default()
         };
-        Self {
+        Ok(Self {
             from: addresses(headers.from()),
             to: addresses(headers.to()),
             cc: addresses(headers.cc()),
@@ -162,15 +203,24 @@ impl EmbeddedFields {
                 .filter(|d| d.is_valid())
                 .map(|d| d.to_timestamp()),
             subject: headers.subject().map(str::to_owned),
-        }
+        })
     }
 }
 
+/// Longest MIME field of a part read (real ones are a few hundred bytes).
+pub const MAX_MIME_FIELD_BYTES: usize = 16 * 1024;
+/// Longest address or subject field of a forwarded message read (a To of
+/// thousands of addresses).
+pub const MAX_EMBEDDED_FIELD_BYTES: usize = 256 * 1024;
+
 /// The first field of each of `names` in a header block, as one block.
-fn first_fields(block: &[u8], names: &[&str]) -> Vec<u8> {
+fn first_fields(block: &[u8], names: &[&str], max_field: usize) -> Result<Vec<u8>, RewriteError> {
     let mut picked: Vec<LooseField<'_>> = Vec::new();
     for field in loose_fields(block) {
         if names.iter().any(|name| field.is(name)) && !picked.iter().any(|p| same_name(p, &field)) {
+            if field.raw.len() > max_field {
+                return Err(RewriteError::TooComplex);
+            }
             picked.push(field);
         }
         if picked.len() == names.len() {
@@ -185,7 +235,7 @@ fn first_fields(block: &[u8], names: &[&str]) -> Vec<u8> {
         }
     }
     out.extend_from_slice(b"\r\n");
-    out
+    Ok(out)
 }
 
 fn same_name(a: &LooseField<'_>, b: &LooseField<'_>) -> bool {
@@ -194,6 +244,19 @@ fn same_name(a: &LooseField<'_>, b: &LooseField<'_>) -> bool {
 
 fn parse_fields(block: &[u8]) -> Option<mail_parser::Message<'_>> {
     MessageParser::new().parse_headers(block)
+}
+
+/// Whether `part` starts with a header field line (`name:` with a name of
+/// printable ASCII, or an empty header and its blank line).
+fn starts_with_field(part: &[u8]) -> bool {
+    if part.starts_with(b"\r\n") {
+        return true;
+    }
+    let name_end = part
+        .iter()
+        .position(|&b| b == b':' || b == b'\r' || b == b'\n');
+    matches!(name_end, Some(end) if end > 0 && part[end] == b':'
+        && part[..end].iter().all(|&b| (33..=126).contains(&b)))
 }
 
 /// One entity of the tree.
@@ -228,29 +291,20 @@ impl<'a> Entity<'a> {
     }
 
     /// The same entity owning its bytes: for content decoded or unwrapped
-    /// into a temporary buffer.
-    fn into_owned(self, budget: &mut Budget) -> Result<Entity<'static>, RewriteError> {
+    /// into a temporary buffer, which was charged when it was made (the
+    /// copy replaces it).
+    fn into_owned(self) -> Entity<'static> {
         let body = match self.body {
-            Body::Leaf(bytes) => {
-                budget.charge(bytes.len())?;
-                Body::Leaf(Cow::Owned(bytes.into_owned()))
-            }
-            Body::Parts(parts) => Body::Parts(
-                parts
-                    .into_iter()
-                    .map(|p| p.into_owned(budget))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Body::Message(fields, inner) => {
-                Body::Message(fields, Box::new(inner.into_owned(budget)?))
-            }
+            Body::Leaf(bytes) => Body::Leaf(Cow::Owned(bytes.into_owned())),
+            Body::Parts(parts) => Body::Parts(parts.into_iter().map(Entity::into_owned).collect()),
+            Body::Message(fields, inner) => Body::Message(fields, Box::new(inner.into_owned())),
             Body::Headers(fields) => Body::Headers(fields),
         };
-        Ok(Entity {
+        Entity {
             header: self.header,
             rule: self.rule,
             body,
-        })
+        }
     }
 }
 
@@ -258,13 +312,19 @@ impl<'a> Entity<'a> {
 pub struct Reader<'b> {
     entities: usize,
     budget: &'b mut Budget,
+    /// Knows the sender's addresses: a contact card of theirs is dropped.
+    scrubber: &'b Scrubber,
 }
 
+/// First bytes of an attachment decoded to tell what it is.
+const SNIFF_BYTES: usize = 256;
+
 impl<'b> Reader<'b> {
-    pub fn new(budget: &'b mut Budget) -> Self {
+    pub fn new(budget: &'b mut Budget, scrubber: &'b Scrubber) -> Self {
         Self {
             entities: 0,
             budget,
+            scrubber,
         }
     }
 
@@ -307,7 +367,7 @@ impl<'b> Reader<'b> {
             PartRule::EmbeddedMessage => self.embedded(header, body, depth).map(Some),
             PartRule::EmbeddedHeaders => {
                 let decoded = self.decode(header.encoding, body)?;
-                let fields = EmbeddedFields::read(&decoded);
+                let fields = EmbeddedFields::read(&decoded)?;
                 Ok(Some(Entity {
                     header,
                     rule,
@@ -315,7 +375,8 @@ impl<'b> Reader<'b> {
                 }))
             }
             PartRule::Cms => self.cms(header, body, depth),
-            PartRule::PlainText | PartRule::Html | PartRule::Calendar | PartRule::Attachment => {
+            PartRule::Attachment => self.file(header, body, depth),
+            PartRule::PlainText | PartRule::Html | PartRule::Calendar => {
                 Ok(Some(leaf(header, rule)))
             }
         }
@@ -329,11 +390,14 @@ impl<'b> Reader<'b> {
         body: &'a [u8],
         depth: usize,
     ) -> Result<Option<Vec<Entity<'a>>>, RewriteError> {
-        let Some(split) = header
-            .param("boundary")
-            .filter(|b| !b.is_empty() && b.len() <= 200)
-            .and_then(|boundary| split_multipart(body, boundary))
-        else {
+        // RFC 2046 allows 70 characters; readers take longer ones, up to
+        // a line's length.
+        let split = [header.param("boundary"), header.raw_boundary.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|b| !b.is_empty() && b.len() <= 998)
+            .find_map(|boundary| split_multipart(body, boundary));
+        let Some(split) = split else {
             return Ok(None);
         };
         let signed = header.media_type == "multipart/signed";
@@ -341,12 +405,14 @@ impl<'b> Reader<'b> {
         let mut parts = Vec::new();
         for range in split.parts {
             let part = &body[range];
-            let header_end = body_start(part);
-            // A part cut inside its header block has no body to show.
-            if header_end == part.len() && !part.ends_with(b"\r\n\r\n") && !part.is_empty() {
-                continue;
-            }
-            let mut part_header = PartHeader::read(&part[..header_end]);
+            // A part whose first line is no header field has no header:
+            // readers show it all as text (Python's `email` does).
+            let header_end = if starts_with_field(part) {
+                body_start(part)
+            } else {
+                0
+            };
+            let mut part_header = PartHeader::read(&part[..header_end])?;
             // RFC 2046: a digest's parts are messages unless they say otherwise.
             if digest && part_header.media_type.is_empty() {
                 part_header.media_type = "message/rfc822".to_owned();
@@ -372,7 +438,7 @@ impl<'b> Reader<'b> {
             Cow::Borrowed(inner) => self.message(inner, depth)?,
             Cow::Owned(inner) => {
                 let (fields, entity) = self.message(&inner, depth)?;
-                let entity = entity.map(|e| e.into_owned(self.budget)).transpose()?;
+                let entity = entity.map(Entity::into_owned);
                 (fields, entity)
             }
         };
@@ -384,6 +450,45 @@ impl<'b> Reader<'b> {
         })
     }
 
+    /// An attachment, by what its name and first bytes say it is.
+    fn file<'a>(
+        &mut self,
+        header: PartHeader,
+        body: &'a [u8],
+        depth: usize,
+    ) -> Result<Option<Entity<'a>>, RewriteError> {
+        // Base64 and quoted-printable decode from any prefix that ends on
+        // a line; a few lines are enough for a first line.
+        let prefix_end = body.len().min(SNIFF_BYTES * 2);
+        let prefix_end = body[..prefix_end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(prefix_end, |p| p + 1);
+        let head = header.encoding.decode(&body[..prefix_end]);
+        let kind = policy::file_kind(&header.media_type, header.file_name(), &head);
+        let rule = match kind {
+            FileKind::Identity => return Ok(None),
+            FileKind::Cms => return self.cms(header, body, depth),
+            FileKind::Calendar => PartRule::Calendar,
+            FileKind::Card => {
+                let card = self.decode(header.encoding, body)?;
+                if self
+                    .scrubber
+                    .mentions_address(&String::from_utf8_lossy(&card))
+                {
+                    return Ok(None);
+                }
+                PartRule::Attachment
+            }
+            FileKind::File => PartRule::Attachment,
+        };
+        Ok(Some(Entity {
+            header,
+            rule,
+            body: Body::Leaf(Cow::Borrowed(body)),
+        }))
+    }
+
     /// A whole message (header block and body) inside a part.
     fn message<'i>(
         &mut self,
@@ -391,8 +496,8 @@ impl<'b> Reader<'b> {
         depth: usize,
     ) -> Result<(EmbeddedFields, Option<Entity<'i>>), RewriteError> {
         let header_end = body_start(inner);
-        let fields = EmbeddedFields::read(&inner[..header_end]);
-        let inner_header = PartHeader::read(&inner[..header_end]);
+        let fields = EmbeddedFields::read(&inner[..header_end])?;
+        let inner_header = PartHeader::read(&inner[..header_end])?;
         let entity = self.entity(inner_header, &inner[header_end..], depth + 1)?;
         Ok((fields, entity))
     }
@@ -412,10 +517,10 @@ impl<'b> Reader<'b> {
             } => {
                 self.budget.charge(content.len())?;
                 let header_end = body_start(&content);
-                let inner_header = PartHeader::read(&content[..header_end]);
-                self.entity(inner_header, &content[header_end..], depth + 1)?
-                    .map(|e| e.into_owned(self.budget))
-                    .transpose()
+                let inner_header = PartHeader::read(&content[..header_end])?;
+                Ok(self
+                    .entity(inner_header, &content[header_end..], depth + 1)?
+                    .map(Entity::into_owned))
             }
             // A detached signature in an S/MIME blob: only the signer's identity.
             Cms::SignedData { content: None } => Ok(None),

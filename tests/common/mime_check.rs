@@ -260,15 +260,18 @@ fn collect_hashes(node: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// Python's view of each of these files, in order (one process for all).
-pub fn reader_views(files: &[&Path]) -> Vec<ReaderView> {
+/// Python's view of each of these files, in order (one process for all),
+/// each with its sender's address (the sender's own contact card is
+/// dropped by design).
+pub fn reader_views(files: &[(&Path, &str)]) -> Vec<ReaderView> {
     require(PYTHON, "python3");
     require("openssl", "openssl");
-    let out = Command::new(PYTHON)
-        .arg(repo().join("tests/peers/reader_view.py"))
-        .args(files)
-        .output()
-        .expect("run reader_view.py");
+    let mut command = Command::new(PYTHON);
+    command.arg(repo().join("tests/peers/reader_view.py"));
+    for (file, sender) in files {
+        command.arg("--sender").arg(sender).arg(file);
+    }
+    let out = command.output().expect("run reader_view.py");
     assert!(
         out.status.success(),
         "reader_view.py failed: {}",

@@ -92,7 +92,7 @@ fn check_batch(dir: &Path, seeds: &[u64]) -> usize {
             files.push(path);
         }
     }
-    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let paths: Vec<(&Path, &str)> = files.iter().map(|p| (p.as_path(), ADDRESS)).collect();
     let views = reader_views(&paths);
     for (index, (seed, raw, out)) in cases.iter().enumerate() {
         let (before, after) = (&views[2 * index], &views[2 * index + 1]);

@@ -2,7 +2,9 @@
 """What a reader could be shown of each message, as Python's own `email`
 package reads it: an independent parser to check the relay's rebuild.
 
-Usage: reader_view.py FILE...   prints one JSON array, one entry per file:
+Usage: reader_view.py [--sender ADDRESS] FILE... [--sender ADDRESS FILE...]
+prints one JSON array, one entry per file (`--sender` names the sender of
+the files after it: their own contact card is dropped by design):
 
   "structure"  the MIME tree: {"type": t, "children": [...]} for multipart
                and message/* (a message's only child is the embedded
@@ -15,7 +17,10 @@ Usage: reader_view.py FILE...   prints one JSON array, one entry per file:
                policy removes by design (multipart/signed becomes its signed
                content; opaque S/MIME signed data becomes its content, read
                with `openssl cms -verify -noverify`; keys, signatures, TNEF,
-               delivery reports, partial and external bodies are dropped; an
+               delivery reports, partial and external bodies are dropped,
+               also when only their file name or first line says what they
+               are, and so is the sender's own contact card; a file that is
+               a calendar by name or first line is a calendar; an
                unknown multipart subtype becomes mixed; a multipart left
                empty becomes text/plain);
   "seen"       every string a reader could be shown: each header value
@@ -117,10 +122,52 @@ def opaque_content(part):
     return email.message_from_bytes(result.stdout)
 
 
+CALENDAR_EXTENSIONS = (".ics", ".vcs", ".ifb")
+IDENTITY_EXTENSIONS = (".p7s", ".p7c", ".p7b", ".cer", ".crt")
+CARD_TYPES = {"text/vcard", "text/x-vcard", "text/directory"}
+
+
+def file_kind(part):
+    """What an attachment is by its name and first line (the relay's
+    policy.rs file_kind, stated again)."""
+    name = (part.get_filename() or "").strip().lower()
+    head = payload_bytes(part)[:64].decode("latin-1").lstrip().upper()
+    if name.endswith(CALENDAR_EXTENSIONS) or head.startswith("BEGIN:VCALENDAR"):
+        return "calendar"
+    if name.endswith(".p7m"):
+        return "cms"
+    if (name.endswith(IDENTITY_EXTENSIONS) or name == "winmail.dat"
+            or head.startswith("-----BEGIN PGP") or head.startswith("-----BEGIN CERTIFICATE")):
+        return "identity"
+    if name.endswith(".vcf") or ctype_of(part) in CARD_TYPES or head.startswith("BEGIN:VCARD"):
+        return "card"
+    return "file"
+
+
+SENDER = {"addresses": []}
+
+
+def mentions_sender(data):
+    text = data.decode("utf-8", "replace").lower()
+    return any(address in text for address in SENDER["addresses"])
+
+
 def expected(part):
     ctype = ctype_of(part)
     if ctype in DROPPED:
         return None
+    if is_attachment(part):
+        kind = file_kind(part)
+        if kind == "identity":
+            return None
+        if kind == "card" and mentions_sender(payload_bytes(part)):
+            return None
+        if kind == "calendar":
+            return {"type": "text/calendar", "calendar": True}
+        if kind == "cms":
+            inner = opaque_content(part)
+            if inner is not None:
+                return expected(inner)
     if ctype == "multipart/signed":
         children = part.get_payload()
         return expected(children[0]) if children else None
@@ -222,9 +269,32 @@ def view(message):
     return seen, body_seen, boundaries, field_names, param_names
 
 
-def main(paths):
+def sender_spellings(address):
+    """The address and, for an internationalized domain, its A-label form."""
+    local, _, domain = address.lower().rpartition("@")
+    spellings = [address.lower()]
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return spellings
+    if ascii_domain != domain:
+        spellings.append(local + "@" + ascii_domain)
+    return spellings
+
+
+def main(arguments):
     entries = []
-    for path in paths:
+    paths = []
+    while arguments:
+        argument = arguments.pop(0)
+        if argument == "--sender":
+            paths.append(("--sender", arguments.pop(0)))
+        else:
+            paths.append(("file", argument))
+    for kind, path in paths:
+        if kind == "--sender":
+            SENDER["addresses"] = sender_spellings(path)
+            continue
         with open(path, "rb") as handle:
             # compat32 with explicit decoding: policy.default reads the same
             # but re-parses every header on each access, ten times slower.

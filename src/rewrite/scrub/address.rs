@@ -1,7 +1,8 @@
 //! Finds one address in decoded text in every way a reader could be shown
 //! it: any ASCII letter case, any character percent-encoded (`%40` in a
-//! `mailto:` link), and — in markup whose character references were not
-//! decoded — `&#64;`, `&#x40;`, `&commat;`. A match counts anywhere, even
+//! `mailto:` link) or quoted-printable-escaped and left so (`=40`), and —
+//! in markup whose character references were not decoded — `&#64;`,
+//! `&#x40;`, `&commat;`. A match counts anywhere, even
 //! inside a longer token (`bob@host.example.vcf`): the sender's address is
 //! no part of anyone else's.
 //!
@@ -102,6 +103,10 @@ impl AddressMatcher {
                     forms.push(encoded.as_bytes().to_vec());
                     let percent: String = encoded.bytes().map(|b| format!("%{b:02x}")).collect();
                     forms.push(percent.into_bytes());
+                    // Quoted-printable left undecoded by a broken mailer
+                    // (`bob=40example.org`) still reads as the address.
+                    let quoted: String = encoded.bytes().map(|b| format!("={b:02X}")).collect();
+                    forms.push(quoted.into_bytes());
                     let code = u32::from(variant);
                     forms.push(format!("&#{code};").into_bytes());
                     forms.push(format!("&#x{code:x};").into_bytes());
@@ -213,6 +218,7 @@ mod tests {
             // Inside longer tokens too: a file name, a run-on word.
             ("bob.real@sender-mail.example.vcf", "bbbb@relay.example.vcf"),
             ("xbob.real@sender-mail.examples", "xbbbb@relay.examples"),
+            ("bob.real=40sender-mail=2Eexample", "bbbb@relay.example"),
         ];
         for (input, expected) in cases {
             assert_eq!(replace(input).as_deref(), Some(expected), "{input}");

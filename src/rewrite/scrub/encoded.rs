@@ -10,6 +10,9 @@
 //! Part of [`super::Scrubber::identifiers`], so the same links in plain
 //! text, HTML and calendars all lose them.
 
+/// Shortest local part looked for (see [`strip`]).
+const MIN_LOCAL_PART: usize = 3;
+
 /// Shorter runs are words, not tokens (and decode to too little).
 const MIN_TOKEN_CHARS: usize = 16;
 
@@ -23,7 +26,10 @@ pub fn strip(text: &str, addresses: &[String]) -> Option<String> {
     let needles: Vec<Vec<u8>> = addresses
         .iter()
         .filter_map(|a| a.rsplit_once('@'))
-        .filter(|(local, _)| !local.is_empty())
+        // A local part of one or two characters plus `@` is too short:
+        // random base64 (an inline image, an encrypted block) decodes to
+        // such three bytes every few hundred kilobytes.
+        .filter(|(local, _)| local.len() >= MIN_LOCAL_PART)
         .map(|(local, _)| format!("{local}@").to_ascii_lowercase().into_bytes())
         .collect();
     if needles.is_empty() {

@@ -516,8 +516,8 @@ impl<'c, 'a> Walk<'c, 'a> {
         for (number, edit) in address_edits {
             self.edits.entry(number).or_default().push(edit);
         }
-        if let Some(names) = self.names {
-            let found = names.find_all(joined);
+        if self.names.is_some() {
+            let found = self.cx.scrubber.name_matches(joined);
             for (number, edit) in run.edits_for(&found, &identity.name_replacement) {
                 self.name_splits.push((run.line, number, edit));
             }
@@ -561,13 +561,15 @@ impl<'c, 'a> Walk<'c, 'a> {
         start: usize,
         preformatted: bool,
     ) -> Cow<'t, str> {
-        let Some(names) = self.names else {
+        if self.names.is_none() {
             return Cow::Borrowed(seen);
-        };
+        }
         let beside = |line: usize| self.beside_address(line);
         let mut line_of = LineOf::new(seen, start, preformatted);
-        let found: Vec<_> = names
-            .find_all(seen)
+        let found: Vec<_> = self
+            .cx
+            .scrubber
+            .name_matches(seen)
             .into_iter()
             .filter(|range| beside(line_of.at(range.start)))
             .collect();

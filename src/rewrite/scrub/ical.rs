@@ -440,7 +440,11 @@ fn param_value(
             }
             Cow::Borrowed(replacement.as_str())
         }
-        ParamValue::CommonName => cx.scrubber.text(value),
+        // A CN is a name: the sender's stands for them whatever address it
+        // labels (an attendee line with their other address).
+        ParamValue::CommonName => {
+            Cow::Owned(cx.scrubber.text(&cx.scrubber.names(value)).into_owned())
+        }
     };
     Some(content_line::param_value(&text))
 }

@@ -9,11 +9,15 @@
 //! - the SMTP client's IP address and host name, anywhere: `[hidden]`;
 //! - link tokens that spell the address in base64 (Google Calendar's
 //!   `eid` and `tok`), anywhere: removed ([`encoded`]);
-//! - the sender's display name (as their own From header gave it) where it
-//!   stands beside their address: on a line that shows the address, or on
-//!   the line before it (quote headers and signatures wrap there). It
-//!   becomes the conversation's display name, or the alias address. The
-//!   same word elsewhere is someone's text and stays.
+//! - the sender's display name (as their own From header gave it, in its
+//!   usual variants: "Bob J. Realname", "Realname, Bob J.", "Bob Realname")
+//!   where it stands beside their address — on a line that shows the
+//!   address, or on the line before it (quote headers wrap there) — and in
+//!   a plain-text signature block (the lines after `-- `). It becomes the
+//!   conversation's display name, or the alias address. The same word
+//!   elsewhere is someone's text and stays. A name match that overlaps an
+//!   address (a name "bob" in `bob@…`) is no name: the address wins, so
+//!   replacing one never breaks the other.
 
 pub mod address;
 pub mod armor;
@@ -27,6 +31,7 @@ pub mod network;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use address::AddressMatcher;
 use names::NameMatcher;
@@ -36,7 +41,7 @@ use network::NetworkMatcher;
 /// boundaries) replaced by `replacement`.
 pub fn replace_ranges(
     text: &str,
-    ranges: impl IntoIterator<Item = std::ops::Range<usize>>,
+    ranges: impl IntoIterator<Item = Range<usize>>,
     replacement: &str,
 ) -> String {
     let mut out = String::with_capacity(text.len());
@@ -77,7 +82,17 @@ pub struct Scrubber {
     addresses: Vec<AddressMatcher>,
     names: Option<NameMatcher>,
     network: NetworkMatcher,
+    /// The alias address as a percent-encoded link writes it.
+    alias_in_url: String,
+    /// The sender's addresses as [`canonical`] writes them.
+    canonical: Vec<String>,
 }
+
+/// A sorted list of ranges, not overlapping, each with its replacement.
+type Edits<'r> = Vec<(Range<usize>, &'r str)>;
+
+/// Lines after a signature separator that count as the signature.
+const SIGNATURE_LINES: usize = 10;
 
 impl Scrubber {
     pub fn new(identity: Identity) -> Self {
@@ -88,11 +103,15 @@ impl Scrubber {
             .collect();
         let names = NameMatcher::new(&identity.names);
         let network = NetworkMatcher::new(&identity.ips, &identity.hosts);
+        let alias_in_url = identity.alias_address.replace('@', "%40");
+        let canonical = identity.addresses.iter().map(|a| canonical(a)).collect();
         Self {
             identity,
             addresses,
             names,
             network,
+            alias_in_url,
+            canonical,
         }
     }
 
@@ -101,13 +120,11 @@ impl Scrubber {
     }
 
     /// Whether `address` (as found in a `mailto:` or an iCalendar
-    /// `ORGANIZER`) is one of the sender's spellings. ASCII letter case is
-    /// ignored, as everywhere addresses are compared.
+    /// `ORGANIZER`) is one of the sender's: compared as the relay compares
+    /// addresses (ASCII letter case, IDN spellings, a trailing dot).
     pub fn is_sender(&self, address: &str) -> bool {
-        let address = address.trim().trim_end_matches('.');
-        self.identity.addresses.iter().any(|own| {
-            own.eq_ignore_ascii_case(address) || own.to_lowercase() == address.to_lowercase()
-        })
+        let address = canonical(address);
+        self.canonical.contains(&address)
     }
 
     /// Whether the text shows one of the sender's addresses.
@@ -117,56 +134,103 @@ impl Scrubber {
             .any(|m| !m.find_all(text.as_bytes()).is_empty())
     }
 
-    /// Addresses, IP address and host name replaced, wherever they are.
-    pub fn identifiers<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut current = Cow::Borrowed(text);
+    /// The addresses (with the replacement each takes: `%40` inside a
+    /// percent-encoded link), IP address and host name in `text`.
+    fn identifier_edits(&self, text: &str) -> Edits<'_> {
+        let mut edits: Edits<'_> = Vec::new();
         for matcher in &self.addresses {
-            if let Some(replaced) = matcher.replace_all(&current, &self.identity.alias_address) {
-                current = Cow::Owned(replaced);
+            for range in matcher.find_all(text.as_bytes()) {
+                let in_url = text.get(range.clone()).is_some_and(|m| m.contains('%'));
+                let replacement = if in_url {
+                    self.alias_in_url.as_str()
+                } else {
+                    self.identity.alias_address.as_str()
+                };
+                edits.push((range, replacement));
             }
         }
-        if let Some(replaced) = self.network.replace_all(&current, HIDDEN) {
-            current = Cow::Owned(replaced);
+        edits.extend(self.network.find_all(text).into_iter().map(|r| (r, HIDDEN)));
+        without_overlaps(edits)
+    }
+
+    /// The display name's occurrences in `text` that are no part of an
+    /// address, IP address or host name there.
+    pub fn name_matches(&self, text: &str) -> Vec<Range<usize>> {
+        let Some(names) = &self.names else {
+            return Vec::new();
+        };
+        let found = names.find_all(text);
+        if found.is_empty() {
+            return found;
         }
-        if let Some(stripped) = encoded::strip(&current, &self.identity.addresses) {
-            current = Cow::Owned(stripped);
-        }
-        current
+        let identifiers = self.identifier_edits(text);
+        found
+            .into_iter()
+            .filter(|name| {
+                !identifiers
+                    .iter()
+                    .any(|(id, _)| id.start < name.end && name.start < id.end)
+            })
+            .collect()
+    }
+
+    /// Addresses, IP address and host name replaced, wherever they are.
+    pub fn identifiers<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.apply(text, Vec::new())
     }
 
     /// The display name replaced wherever it is, for formats that decide
     /// themselves which of their lines stand beside an address (HTML).
     pub fn names<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        match self
-            .names
-            .as_ref()
-            .and_then(|n| n.replace_all(text, &self.identity.name_replacement))
-        {
-            Some(replaced) => Cow::Owned(replaced),
-            None => Cow::Borrowed(text),
-        }
-    }
-
-    /// Text as a reader sees it (plain text, a header value, a parameter):
-    /// names on a line showing an address and on the line before it, then
-    /// addresses, IP address and host name everywhere.
-    pub fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let named = self.names_beside_addresses(text);
-        match self.identifiers(&named) {
-            Cow::Borrowed(_) => named,
-            Cow::Owned(replaced) => Cow::Owned(replaced),
-        }
-    }
-
-    fn names_beside_addresses<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let Some(names) = &self.names else {
-            return Cow::Borrowed(text);
-        };
-        let found = names.find_all(text);
+        let found = self.name_matches(text);
         if found.is_empty() {
             return Cow::Borrowed(text);
         }
-        // Line starts, and which lines show an address.
+        Cow::Owned(replace_ranges(text, found, &self.identity.name_replacement))
+    }
+
+    /// Text as a reader sees it (plain text, a header value, a parameter):
+    /// the name beside an address or in a signature block, and addresses,
+    /// IP address and host name everywhere, replaced in one pass.
+    pub fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let names = self.names_beside_addresses(text);
+        self.apply(text, names)
+    }
+
+    /// `text` with the identifiers and these name ranges replaced, then the
+    /// base64 tokens that spell the address removed.
+    fn apply<'t>(&self, text: &'t str, names: Vec<Range<usize>>) -> Cow<'t, str> {
+        let mut edits = self.identifier_edits(text);
+        let replacement = self.identity.name_replacement.as_str();
+        edits.extend(names.into_iter().map(|r| (r, replacement)));
+        edits.sort_by_key(|(range, _)| range.start);
+        let replaced = if edits.is_empty() {
+            Cow::Borrowed(text)
+        } else {
+            let mut out = String::with_capacity(text.len());
+            let mut copied = 0;
+            for (range, replacement) in edits {
+                out.push_str(&text[copied..range.start]);
+                out.push_str(replacement);
+                copied = range.end;
+            }
+            out.push_str(&text[copied..]);
+            Cow::Owned(out)
+        };
+        match encoded::strip(&replaced, &self.identity.addresses) {
+            Some(stripped) => Cow::Owned(stripped),
+            None => replaced,
+        }
+    }
+
+    /// The name's occurrences on a line that shows an address, on the line
+    /// before one, or in a signature block.
+    fn names_beside_addresses(&self, text: &str) -> Vec<Range<usize>> {
+        let found = self.name_matches(text);
+        if found.is_empty() {
+            return found;
+        }
+        // Line starts, which lines show an address, which are a signature.
         let starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -177,16 +241,46 @@ impl Scrubber {
                 shows_address[line_of(range.start)] = true;
             }
         }
+        let mut in_signature = vec![false; starts.len()];
+        for (line, start) in starts.iter().enumerate() {
+            let end = starts.get(line + 1).copied().unwrap_or(text.len());
+            let content = text[*start..end].trim_end_matches(['\r', '\n']);
+            if content == "-- " || content == "--" {
+                let last = (line + SIGNATURE_LINES).min(starts.len() - 1);
+                in_signature[line + 1..=last].fill(true);
+            }
+        }
         let beside = |offset: usize| {
             let line = line_of(offset);
-            shows_address[line] || shows_address.get(line + 1).copied().unwrap_or(false)
+            shows_address[line]
+                || in_signature[line]
+                || shows_address.get(line + 1).copied().unwrap_or(false)
         };
-        let kept: Vec<_> = found.into_iter().filter(|r| beside(r.start)).collect();
-        if kept.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        Cow::Owned(replace_ranges(text, kept, &self.identity.name_replacement))
+        found.into_iter().filter(|r| beside(r.start)).collect()
     }
+}
+
+/// Sorted by start; where two overlap, the one that starts first (and the
+/// longer of two that start together) is kept.
+fn without_overlaps(mut edits: Edits<'_>) -> Edits<'_> {
+    edits.sort_by_key(|(range, _)| (range.start, std::cmp::Reverse(range.end)));
+    let mut kept: Edits<'_> = Vec::with_capacity(edits.len());
+    for edit in edits {
+        if kept.last().is_none_or(|(last, _)| edit.0.start >= last.end) {
+            kept.push(edit);
+        }
+    }
+    kept
+}
+
+/// An address as the relay compares it: normalized by
+/// [`crate::address::EmailAddress`] (IDN spellings, letter case of the
+/// domain and of ASCII in the local part); else lowercased.
+fn canonical(address: &str) -> String {
+    let trimmed = address.trim().trim_end_matches('.');
+    crate::address::EmailAddress::parse(trimmed)
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|_| trimmed.to_lowercase())
 }
 
 #[cfg(test)]
@@ -218,6 +312,39 @@ mod tests {
     }
 
     #[test]
+    fn a_name_inside_the_address_leaves_the_address_whole() {
+        for name in ["Bob", "bob.real", "Real", "sender", "Bob Realname"] {
+            let s = Scrubber::new(Identity {
+                names: vec![name.into()],
+                ..bob().identity().clone()
+            });
+            assert_eq!(
+                s.text("Write to bob.real@sender-mail.example"),
+                "Write to bbbb@relay.example",
+                "From name {name:?}"
+            );
+            assert_eq!(
+                s.names("bob.real@sender-mail.example"),
+                "bob.real@sender-mail.example",
+                "From name {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signature_block_loses_the_name_without_an_address() {
+        let text = "See you.\r\n\r\n-- \r\nBob Realname\r\nSales, ACME\r\n+47 555 0100\r\n";
+        assert_eq!(
+            bob().text(text),
+            "See you.\r\n\r\n-- \r\nNight Owl\r\nSales, ACME\r\n+47 555 0100\r\n"
+        );
+        assert_eq!(
+            bob().text("Bob Realname wrote this"),
+            "Bob Realname wrote this"
+        );
+    }
+
+    #[test]
     fn network_identifiers_anywhere() {
         assert_eq!(
             bob().text("sent from 203.0.113.77 (bobs-laptop.sender-mail.example)"),
@@ -230,6 +357,16 @@ mod tests {
     fn sender_spellings_compare_without_case() {
         let s = bob();
         assert!(s.is_sender("Bob.Real@Sender-Mail.example"));
+        assert!(s.is_sender("bob.real@sender-mail.example."));
+        let idn = Scrubber::new(Identity {
+            addresses: vec![
+                "carol@bücher.example".into(),
+                "carol@xn--bcher-kva.example".into(),
+            ],
+            ..Identity::default()
+        });
+        assert!(idn.is_sender("Carol@XN--BCHER-KVA.example"));
+        assert!(idn.is_sender("carol@BÜCHER.example"));
         assert!(!s.is_sender("bob.real@sender-mail.example.org"));
         assert!(s.mentions_address("x mailto:bob.real%40sender-mail.example"));
     }

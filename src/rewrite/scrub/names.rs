@@ -1,7 +1,10 @@
 //! The sender's display name as quote headers and signatures write it:
 //! "Bob Realname", "Realname, Bob", any letter case, any run of white space
-//! (no-break spaces too) or a comma between the words. Only whole words
-//! match: "Bob" is not found in "Bobby".
+//! (no-break spaces too) or a comma between the words, any apostrophe
+//! (`O'Brien`, `O’Brien`). From a From name like `"Realname, Bob J. (Acme
+//! Sales)"` the variants are "Bob J. Realname", "Realname, Bob J." and
+//! "Bob Realname": the organisation goes, the order turns, initials may be
+//! left out. Only whole words match: "Bob" is not found in "Bobby".
 
 use std::ops::Range;
 
@@ -25,6 +28,10 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn lower(c: char) -> char {
+    // Typographic apostrophes are the one an autocorrecting client wrote.
+    if matches!(c, '\u{2019}' | '\u{2018}' | '\u{02bc}' | '`' | '\u{b4}') {
+        return '\'';
+    }
     // Only one-to-one mappings: a name is compared character by character.
     let mut lowered = c.to_lowercase();
     match (lowered.next(), lowered.next()) {
@@ -33,29 +40,56 @@ fn lower(c: char) -> char {
     }
 }
 
+/// The words of a display name in the orders and forms text writes it.
+fn name_variants(name: &str) -> Vec<Vec<Vec<char>>> {
+    let words = |text: &str| -> Vec<Vec<char>> {
+        text.split(is_separator)
+            .map(|w| w.trim_matches(|c: char| c == '"' || c == '\''))
+            .filter(|w| !w.is_empty())
+            .map(|w| w.chars().map(lower).collect())
+            .collect()
+    };
+    // "Bob Realname (Acme Sales)", "Bob Realname - Acme", "Bob | Acme":
+    // the person is before the organisation.
+    let person = name.split('(').next().unwrap_or_default();
+    let person = [" - ", " | ", " / ", " – "]
+        .iter()
+        .fold(person, |p, sep| p.split(sep).next().unwrap_or_default());
+    // "Realname, Bob J." is "Bob J. Realname" in a signature.
+    let natural = match person.split_once(',') {
+        Some((last, first)) => words(&format!("{first} {last}")),
+        None => words(person),
+    };
+    let is_initial = |w: &Vec<char>| w.len() <= 2 && w.last() == Some(&'.') || w.len() == 1;
+    let without_initials: Vec<Vec<char>> =
+        natural.iter().filter(|w| !is_initial(w)).cloned().collect();
+    let mut variants = vec![words(name), natural.clone()];
+    if natural.len() > 1 {
+        let mut last_first = natural.clone();
+        last_first.rotate_right(1);
+        variants.push(last_first);
+    }
+    if without_initials.len() > 1 && without_initials.len() < natural.len() {
+        let mut last_first = without_initials.clone();
+        last_first.rotate_right(1);
+        variants.push(without_initials);
+        variants.push(last_first);
+    }
+    variants
+}
+
 impl NameMatcher {
     /// `None` when no name has a word of two characters or more to look for.
     pub fn new(names: &[String]) -> Option<Self> {
         let mut variants: Vec<Vec<Vec<char>>> = Vec::new();
         for name in names {
-            let trimmed = name.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
-            if trimmed.chars().count() > MAX_NAME_CHARS {
+            if name.chars().count() > MAX_NAME_CHARS {
                 continue;
             }
-            let words: Vec<Vec<char>> = trimmed
-                .split(is_separator)
-                .filter(|w| !w.is_empty())
-                .map(|w| w.chars().map(lower).collect())
-                .collect();
-            let letters: usize = words.iter().map(Vec::len).sum();
-            if words.is_empty() || words.len() > MAX_WORDS || letters < 2 {
-                continue;
-            }
-            // "Bob Realname" is also written "Realname, Bob", and the other way round.
-            let mut rotated = words.clone();
-            rotated.rotate_right(1);
-            for variant in [words, rotated] {
-                if !variants.contains(&variant) {
+            for variant in name_variants(name) {
+                let letters: usize = variant.iter().map(Vec::len).sum();
+                let usable = !variant.is_empty() && variant.len() <= MAX_WORDS && letters >= 2;
+                if usable && !variants.contains(&variant) {
                     variants.push(variant);
                 }
             }
@@ -156,6 +190,26 @@ mod tests {
         assert_eq!(
             replace(&["Sørlie, Hanne"], "Hanne Sørlie skrev:").as_deref(),
             Some("Night Owl skrev:")
+        );
+    }
+
+    #[test]
+    fn corporate_and_typographic_variants() {
+        assert_eq!(
+            replace(&["Realname, Bob J."], "Best,\r\nBob J. Realname | Sales").as_deref(),
+            Some("Best,\r\nNight Owl | Sales")
+        );
+        assert_eq!(
+            replace(&["Realname, Bob J."], "Bob Realname").as_deref(),
+            Some("Night Owl")
+        );
+        assert_eq!(
+            replace(&["Bob Realname (Acme Sales)"], "Cheers, Bob Realname").as_deref(),
+            Some("Cheers, Night Owl")
+        );
+        assert_eq!(
+            replace(&["Siobhan O'Brien"], "Siobhan O\u{2019}Brien").as_deref(),
+            Some("Night Owl")
         );
     }
 

@@ -113,20 +113,42 @@ impl NetworkMatcher {
             while pos < bytes.len() && is_token(bytes[pos]) {
                 pos += 1;
             }
-            let token = text[start..pos].trim_end_matches('.');
-            if token.bytes().filter(|&b| b == b':').count() < 2 || token.len() > 45 {
+            let token = &text[start..pos];
+            if let Some(hit) = self.ipv6_in(token) {
+                found.push(start + hit.start..start + hit.end);
+            }
+        }
+        found
+    }
+
+    /// Where in a token of hex digits, colons and dots this IPv6 address
+    /// (or the IPv4 address mapped) stands, if it does. The token may carry
+    /// hex letters or a colon before it (`[IPv6:…]` leaves `6:`,
+    /// `address:…` leaves `add…` and `:`) and a colon or dot after it, so
+    /// the address is looked for after each of its first colons as well.
+    fn ipv6_in(&self, token: &str) -> Option<std::ops::Range<usize>> {
+        const MAX_PREFIX_COLONS: usize = 3;
+        let starts = std::iter::once(0).chain(
+            token
+                .match_indices(':')
+                .take(MAX_PREFIX_COLONS)
+                .map(|(i, _)| i + 1),
+        );
+        for start in starts {
+            let candidate = token[start..].trim_end_matches(['.', ':']);
+            if candidate.bytes().filter(|&b| b == b':').count() < 2 || candidate.len() > 45 {
                 continue;
             }
-            let Ok(parsed) = token.parse::<Ipv6Addr>() else {
+            let Ok(parsed) = candidate.parse::<Ipv6Addr>() else {
                 continue;
             };
             let hit = Some(parsed) == self.ipv6
                 || (self.ipv4.is_some() && parsed.to_ipv4_mapped() == self.ipv4);
             if hit {
-                found.push(start..start + token.len());
+                return Some(start..start + candidate.len());
             }
         }
-        found
+        None
     }
 
     pub fn replace_all(&self, text: &str, replacement: &str) -> Option<String> {
