@@ -69,32 +69,53 @@ pub fn strip(text: &str, addresses: &[String]) -> Option<String> {
 
 /// Whether the run, decoded from any of the four alignments (a token may
 /// be glued to what precedes it, like `%3D` in an encoded URL), shows one
-/// of the needles.
+/// of the needles. Each needle ends in `@`, rare in decoded text: only the
+/// bytes before an `@` are compared, so most runs cost one decode each.
 fn encodes_any(run: &[u8], needles: &[Vec<u8>]) -> bool {
+    let mut decoded = Vec::with_capacity(run.len() * 3 / 4);
     (0..4).any(|skip| {
-        let decoded = decode_lenient(run.get(skip..).unwrap_or_default()).to_ascii_lowercase();
-        needles.iter().any(|needle| {
-            decoded
-                .windows(needle.len())
-                .any(|w| w == needle.as_slice())
+        decoded.clear();
+        decode_lenient(run.get(skip..).unwrap_or_default(), &mut decoded);
+        decoded.iter().enumerate().any(|(at, &byte)| {
+            byte == b'@'
+                && needles.iter().any(|needle| {
+                    let local = &needle[..needle.len() - 1];
+                    at >= local.len() && decoded[at - local.len()..at].eq_ignore_ascii_case(local)
+                })
         })
     })
 }
 
-/// Base64 or base64url, padding and trailing bits ignored.
-fn decode_lenient(run: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+/// The 6-bit value of a base64 or base64url character; 0xff for others.
+const VALUES: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 26 {
+        table[b'A' as usize + i] = i as u8;
+        table[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = 52 + digit as u8;
+        digit += 1;
+    }
+    table[b'+' as usize] = 62;
+    table[b'-' as usize] = 62;
+    table[b'/' as usize] = 63;
+    table[b'_' as usize] = 63;
+    table
+};
+
+/// Base64 or base64url into `out`, padding and trailing bits ignored.
+fn decode_lenient(run: &[u8], out: &mut Vec<u8>) {
     let mut bits: u32 = 0;
     let mut count = 0;
     for &b in run {
-        let value = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => continue,
-        };
+        let value = VALUES[usize::from(b)];
+        if value == 0xff {
+            continue;
+        }
         bits = (bits << 6) | u32::from(value);
         count += 6;
         if count >= 8 {
@@ -103,7 +124,6 @@ fn decode_lenient(run: &[u8]) -> Vec<u8> {
             bits &= (1 << count) - 1;
         }
     }
-    out
 }
 
 #[cfg(test)]

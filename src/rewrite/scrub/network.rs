@@ -167,9 +167,11 @@ fn find_from(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from >= haystack.len() {
         return None;
     }
+    // The first byte first: a slice comparison is a call per position.
+    let first = needle[0];
     haystack[from..]
         .windows(needle.len())
-        .position(|w| w == needle)
+        .position(|w| w[0] == first && w == needle)
         .map(|p| p + from)
 }
 
@@ -180,8 +182,11 @@ fn find_ci(haystack: &[u8], needle: &[u8]) -> Vec<Range<usize>> {
     }
     let mut found = Vec::new();
     let mut at = 0;
+    let first = needle[0];
     while at + needle.len() <= haystack.len() {
-        if haystack[at..at + needle.len()].eq_ignore_ascii_case(needle) {
+        if haystack[at].to_ascii_lowercase() == first
+            && haystack[at..at + needle.len()].eq_ignore_ascii_case(needle)
+        {
             found.push(at..at + needle.len());
             at += needle.len();
         } else {
