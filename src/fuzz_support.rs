@@ -56,19 +56,69 @@ pub fn rewrite_one(data: &[u8]) {
             "header {name:?} is not allowed"
         );
     }
-    assert!(
-        mail_parser::MessageParser::new().parse(&out).is_some(),
-        "mail-parser cannot read the forwarded message"
-    );
     let again = rewrite::inspect(&out)
         .map_err(|e| e.to_string())
         .and_then(|i| fuzz_rewrite(&i).map_err(|e| e.to_string()))
         .expect("the forwarded message is forwarded again");
+    // mail-parser 0.11 trips a debug assertion (and stops reading) on a
+    // message/rfc822 whose body is itself message/rfc822, legal MIME that
+    // the rebuild keeps; cargo-fuzz builds with debug assertions, so such
+    // an output is compared by its bytes below the header instead.
+    if nests_a_message_directly(&out) {
+        assert_eq!(
+            body_without_calendar_uids(&again),
+            body_without_calendar_uids(&out),
+            "a second rebuild changed the body"
+        );
+        return;
+    }
+    assert!(
+        mail_parser::MessageParser::new().parse(&out).is_some(),
+        "mail-parser cannot read the forwarded message"
+    );
     assert_eq!(
         leaves(&again),
         leaves(&out),
         "a second rebuild changed what a reader sees"
     );
+}
+
+/// Whether the rebuilt message holds a message/rfc822 part whose own
+/// content is message/rfc822 (the relay writes each part's header in one
+/// form: its Content-Type line, then the embedded message's fields).
+fn nests_a_message_directly(out: &[u8]) -> bool {
+    const PART: &[u8] = b"Content-Type: message/rfc822";
+    let text = out;
+    let mut from = 0;
+    while let Some(at) = find(&text[from..], PART).map(|p| p + from) {
+        from = at + PART.len();
+        // The part's header ends at a blank line; the embedded message's
+        // header, which follows, ends at the next.
+        let Some(part_end) = find(&text[from..], b"\r\n\r\n").map(|p| from + p + 4) else {
+            return false;
+        };
+        let inner_end = find(&text[part_end..], b"\r\n\r\n").map_or(text.len(), |p| part_end + p);
+        if find(&text[part_end..inner_end], b"Content-Type: message/").is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body below the top-level header, without iCalendar UID lines
+/// (our tokens open back on a second pass, like Message-IDs).
+fn body_without_calendar_uids(message: &[u8]) -> String {
+    let text = String::from_utf8_lossy(message);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    body.replace("\r\n ", "")
+        .lines()
+        .filter(|line| !line.starts_with("UID:"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Every leaf part a reader sees, in order: its type and decoded content

@@ -248,7 +248,8 @@ pub fn file_kind(media_type: &str, file_name: Option<&str>, head: &[u8]) -> File
         FileKind::Cms
     } else if matches!(extension, "p7s" | "p7c" | "p7b" | "cer" | "crt")
         || name == "winmail.dat"
-        || starts("-----BEGIN PGP")
+        || starts("-----BEGIN PGP PUBLIC KEY")
+        || starts("-----BEGIN PGP SIGNATURE")
         || starts("-----BEGIN CERTIFICATE")
     {
         FileKind::Identity

@@ -137,7 +137,9 @@ def file_kind(part):
     if name.endswith(".p7m"):
         return "cms"
     if (name.endswith(IDENTITY_EXTENSIONS) or name == "winmail.dat"
-            or head.startswith("-----BEGIN PGP") or head.startswith("-----BEGIN CERTIFICATE")):
+            or head.startswith("-----BEGIN PGP PUBLIC KEY")
+            or head.startswith("-----BEGIN PGP SIGNATURE")
+            or head.startswith("-----BEGIN CERTIFICATE")):
         return "identity"
     if name.endswith(".vcf") or ctype_of(part) in CARD_TYPES or head.startswith("BEGIN:VCARD"):
         return "card"
@@ -180,7 +182,8 @@ def expected(part):
     if maintype_of(part) == "multipart" and part.is_multipart():
         subtype = part.get_content_subtype()
         subtype = subtype if subtype in MULTIPART | {"encrypted"} else "mixed"
-        children = [c for c in map(expected, part.get_payload()) if c is not None]
+        expect = expected_encrypted if subtype == "encrypted" else expected
+        children = [c for c in map(expect, part.get_payload()) if c is not None]
         if not children:
             return {"type": "text/plain"}
         return {"type": "multipart/" + subtype, "children": children}
@@ -193,6 +196,35 @@ def expected(part):
     allowed = {"application", "image", "audio", "video", "font", "model", "text"}
     if "sha256" in entry and maintype_of(part) not in allowed:
         entry["type"] = "application/octet-stream"
+    return entry
+
+
+def expected_encrypted(part):
+    """A part of multipart/encrypted: the control part and the data pass,
+    the armor's header lines (`Version:`, `Comment:`) removed and line
+    ends made CRLF; any other part is read like every part."""
+    if ctype_of(part) not in {"application/pgp-encrypted", "application/octet-stream"}:
+        return expected(part)
+    data = payload_bytes(part)
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return node(part)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    out, in_header = [], False
+    for line in text.split("\r\n"):
+        if line.rstrip() == "-----BEGIN PGP MESSAGE-----":
+            in_header = True
+        elif in_header and line.strip() == "":
+            in_header = False
+        elif in_header and ":" in line:
+            continue
+        elif in_header:
+            in_header = False
+            out.append("")
+        out.append(line)
+    entry = node(part)
+    entry["sha256"] = hashlib.sha256("\r\n".join(out).encode("ascii")).hexdigest()
     return entry
 
 

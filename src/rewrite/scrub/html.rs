@@ -93,8 +93,60 @@ const UTF8_CHARSET: &str = "<meta charset=\"utf-8\">";
 /// text and is cut off again (`Walk::text_chunk`).
 const EOF_CLOSER: &str = "\"'>";
 
+/// The document without a tag, comment or declaration that the end of the
+/// input cut off (`… <img src="http://t/x` at the very end): a browser drops
+/// it, and left in, it could be read as a tag by whoever parses the output
+/// next. Scans once, tracking only tags, quoted attribute values and
+/// comments: inside `<style>` or `<title>` a `<` is text to a browser, and
+/// cutting there drops some text, never adds any.
+fn without_unfinished_tag(html: &str) -> &str {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Text,
+        Tag,
+        Quoted(u8),
+        Comment,
+    }
+    let bytes = html.as_bytes();
+    let mut state = State::Text;
+    let mut tag_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        state = match state {
+            State::Text if b == b'<' => {
+                tag_start = i;
+                if bytes[i..].starts_with(b"<!--") {
+                    i += 3;
+                    State::Comment
+                } else {
+                    State::Tag
+                }
+            }
+            State::Text => State::Text,
+            State::Tag if b == b'"' || b == b'\'' => State::Quoted(b),
+            State::Tag if b == b'>' => State::Text,
+            State::Tag => State::Tag,
+            State::Quoted(quote) if b == quote => State::Tag,
+            State::Quoted(quote) => State::Quoted(quote),
+            State::Comment if bytes[i..].starts_with(b"-->") => {
+                i += 2;
+                State::Text
+            }
+            State::Comment => State::Comment,
+        };
+        i += 1;
+    }
+    match state {
+        State::Text => html,
+        // `tag_start` is the offset of an ASCII `<`: a character boundary.
+        _ => &html[..tag_start],
+    }
+}
+
 /// The HTML rebuilt: see the module documentation.
 pub fn scrub(html: &str, cx: &HtmlContext<'_>) -> Result<String, HtmlError> {
+    let html = without_unfinished_tag(html);
     let identity = cx.scrubber.identity();
     let names = NameMatcher::new(&identity.names);
     let addresses: Vec<AddressMatcher> = identity
@@ -300,9 +352,9 @@ impl<'c, 'a> Walk<'c, 'a> {
         }
     }
 
-    /// Kept attributes scrubbed by their rule, the rest removed. When any
-    /// value changes (or a name repeats), all are written anew, escaped;
-    /// otherwise the tag stays as it was.
+    /// Kept attributes scrubbed by their rule, the rest removed, and all
+    /// written anew, quoted and escaped: a value as it came (unquoted, with
+    /// a stray quote) could be read otherwise by the next parser.
     fn scrub_attributes(&self, el: &mut Element<'_, '_>, tag: &str) -> HandlerResult {
         let attributes: Vec<(String, String)> = el
             .attributes()
@@ -311,7 +363,7 @@ impl<'c, 'a> Walk<'c, 'a> {
             .collect();
         let mut seen = HashSet::new();
         let mut kept = Vec::with_capacity(attributes.len());
-        let mut changed = false;
+        let mut changed = !attributes.is_empty();
         for (name, raw) in &attributes {
             // A browser keeps the first of repeated attributes.
             if !seen.insert(name.as_str()) {

@@ -129,13 +129,13 @@ fn img_src_by_scheme_and_mode() {
         (
             "<img src=\"http://t.example/p.gif\" width=1>",
             "<img width=\"1\">",
-            "<img src=\"http://t.example/p.gif\" width=1>",
+            "<img src=\"http://t.example/p.gif\" width=\"1\">",
         ),
-        // Kept as written: the decoded value is what was judged, and unchanged.
+        // Written as it was judged: decoded, then escaped anew.
         (
             "<img src=\"&#104;ttps://t.example/p.gif\">",
             "<img>",
-            "<img src=\"&#104;ttps://t.example/p.gif\">",
+            "<img src=\"https://t.example/p.gif\">",
         ),
         ("<img src=\"//t.example/p.gif\">", "<img>", "<img>"),
         ("<img src=\"p.gif\">", "<img>", "<img>"),
@@ -260,8 +260,8 @@ fn outlook_header_loses_name_and_address() {
     let out = scrub(html, &cx).map_err(|e| e.to_string());
     assert_eq!(
         out.as_deref(),
-        Ok("<p class=MsoNormal>Hanne S&oslash;rlie wrote the plan.</p><p>&nbsp;</p><p>Ok.</p>\
-        <div style=\"border:none\"><p class=MsoNormal><b>From:</b> Blue Heron &lt;<a href=\"mailto:hhhh@relay.example\">hhhh@relay.example</a>&gt;<br>\
+        Ok("<p class=\"MsoNormal\">Hanne S&oslash;rlie wrote the plan.</p><p>&nbsp;</p><p>Ok.</p>\
+        <div style=\"border:none\"><p class=\"MsoNormal\"><b>From:</b> Blue Heron &lt;<a href=\"mailto:hhhh@relay.example\">hhhh@relay.example</a>&gt;<br>\
         <b>Sent:</b> Tuesday<br></p></div>")
     );
 }
@@ -288,7 +288,7 @@ fn name_on_the_line_before_the_address_goes_but_not_two_lines_before() {
 }
 
 #[test]
-fn nothing_to_change_comes_out_byte_for_byte() {
+fn nothing_to_change_comes_out_the_same_with_attributes_quoted() {
     let html = "<!DOCTYPE html>\n<html><head><title>Hi &amp; bye</title>\
         <style>p { color: red }</style></head>\n<body bgcolor=#ffffff>\
         <p class=x style='margin: 0'>Hello <b>there</b>,&nbsp;see \
@@ -296,7 +296,20 @@ fn nothing_to_change_comes_out_byte_for_byte() {
         <img src=\"cid:logo@sender\"\u{20}alt=''></p></body></html>";
     // cid: is mapped, so leave it out for the identity check.
     let html = html.replace("<img src=\"cid:logo@sender\" alt=''>", "<img alt=''>");
-    assert_eq!(block(&html), html);
+    // Every kept attribute is written anew, quoted: the next parser reads
+    // exactly what was judged.
+    let quoted = html
+        .replace("bgcolor=#ffffff", "bgcolor=\"#ffffff\"")
+        .replace(
+            "class=x style='margin: 0'",
+            "class=\"x\" style=\"margin: 0\"",
+        )
+        .replace(
+            "href='https://example.org/a?b=1&amp;c=2'",
+            "href=\"https://example.org/a?b=1&amp;c=2\"",
+        )
+        .replace("alt=''", "alt=\"\"");
+    assert_eq!(block(&html), quoted);
 }
 
 #[test]
@@ -313,9 +326,9 @@ fn hostile_inputs_neither_panic_nor_leak() {
     let out = block("<p title=\"a\0b\">x\0y &#0; &#xFFFFFF; &#99999999999; &bogus; &</p>");
     assert_eq!(
         out,
-        // Nothing to scrub: written back as it came (a browser reads the
-        // NUL in the attribute as U+FFFD, which is what was judged).
-        "<p title=\"a\0b\">x\0y &#0; &#xFFFFFF; &#99999999999; &bogus; &</p>"
+        // The attribute is written anew as a browser reads it (the NUL as
+        // U+FFFD); the text had nothing to scrub and stays as it came.
+        "<p title=\"a\u{fffd}b\">x\0y &#0; &#xFFFFFF; &#99999999999; &bogus; &</p>"
     );
     let out = block("<p title=\"bob.real@sender-mail.example\0\">x</p>");
     assert_eq!(out, "<p title=\"bbbb@relay.example\u{fffd}\">x</p>");
@@ -364,7 +377,7 @@ fn address_and_name_split_by_inline_tags() {
     );
     assert_eq!(
         block("<p><b>Bob</b> Realname &lt;<span class=SpellE>bob.real</span>@sender-mail.example&gt;</p>"),
-        "<p><b>Night Owl</b> &lt;<span class=SpellE>bbbb@relay.example</span>&gt;</p>"
+        "<p><b>Night Owl</b> &lt;<span class=\"SpellE\">bbbb@relay.example</span>&gt;</p>"
     );
     // Split by tags but nowhere near the address: someone's text, kept.
     let apart = "<p><b>Bob</b> Realname</p><p>x</p><p>bob.real@sender-mail.example</p>";
@@ -398,4 +411,27 @@ fn parser_edge_cases() {
     for (input, expected) in cases {
         assert_eq!(block(input), expected, "{input}");
     }
+}
+
+/// A tag cut off by the end of the input is dropped before the rewrite, so
+/// no part of it is left for the next reader to parse as a tag.
+#[test]
+fn a_tag_cut_off_at_the_end_is_dropped() {
+    assert_eq!(
+        super::without_unfinished_tag("<p>a</p><img src=\"x>y"),
+        "<p>a</p>"
+    );
+    assert_eq!(
+        super::without_unfinished_tag("<p>a</p><!-- never closed"),
+        "<p>a</p>"
+    );
+    assert_eq!(
+        super::without_unfinished_tag("<p title='a>b'>done</p>"),
+        "<p title='a>b'>done</p>"
+    );
+    assert_eq!(super::without_unfinished_tag("text <"), "text ");
+    assert_eq!(
+        super::without_unfinished_tag("<!-- a --><b>x</b>"),
+        "<!-- a --><b>x</b>"
+    );
 }
