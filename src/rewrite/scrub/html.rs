@@ -58,7 +58,9 @@ pub struct HtmlContext<'a> {
     pub scrubber: &'a Scrubber,
     pub remote_content: RemoteContent,
     /// The new Content-ID for a `cid:` reference (its text after `cid:`,
-    /// percent-decoded); None when no part of this message has that id.
+    /// percent-decoded); None when no part of this message has that id. An
+    /// id it returned must map to itself: the scrubber runs again on its
+    /// own output.
     pub content_id: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -144,8 +146,30 @@ fn without_unfinished_tag(html: &str) -> &str {
     }
 }
 
-/// The HTML rebuilt: see the module documentation.
+/// Rounds [`scrub`] runs at most before it gives up on a document.
+const MAX_ROUNDS: usize = 4;
+
+/// The HTML rebuilt: see the module documentation. Run again on its own
+/// output until nothing changes: malformed markup that lol_html reads as
+/// text in one place can be a tag to the next parser (a browser, the
+/// reader's client); the output is what a parser of it sees, judged.
+/// Markup that never settles is refused.
 pub fn scrub(html: &str, cx: &HtmlContext<'_>) -> Result<String, HtmlError> {
+    let mut current = scrub_once(html, cx)?;
+    if current == html {
+        return Ok(current);
+    }
+    for _ in 1..MAX_ROUNDS {
+        let next = scrub_once(&current, cx)?;
+        if next == current {
+            return Ok(current);
+        }
+        current = next;
+    }
+    Err(HtmlError::TooComplex("the markup changes on every pass"))
+}
+
+fn scrub_once(html: &str, cx: &HtmlContext<'_>) -> Result<String, HtmlError> {
     let html = without_unfinished_tag(html);
     let identity = cx.scrubber.identity();
     let names = NameMatcher::new(&identity.names);
