@@ -34,13 +34,45 @@ pub struct Draft<'a> {
 }
 
 pub fn validate_subject(subject: &str) -> Result<(), ComposeError> {
-    if subject.chars().any(char::is_control) {
+    // Also as a reader that decodes encoded words would show it: a control
+    // character there is a line break or a fake header to someone.
+    let shown = crate::rewrite::charset::decode_words_fully(subject);
+    if subject.chars().any(char::is_control) || shown.chars().any(char::is_control) {
         return Err(ComposeError::SubjectControl);
     }
     if subject.chars().count() > MAX_SUBJECT_CHARS {
         return Err(ComposeError::SubjectTooLong);
     }
     Ok(())
+}
+
+/// Bytes of UTF-8 per encoded word at most: 39 bytes are 52 base64
+/// characters, so a word with its `=?utf-8?b?` and `?=` fits a line after
+/// `Subject: `.
+const WORD_BYTES: usize = 39;
+
+/// The subject as the hook's caller wrote it: text, never markup. Text
+/// that a reader would decode as an encoded word (`=?…?=`) is encoded
+/// itself, so it is shown as typed; other text is left to mail-builder.
+fn subject_field(subject: &str) -> Option<String> {
+    if !subject.contains("=?") {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut rest = subject;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (word, tail) = rest.split_at(end);
+        words.push(format!(
+            "=?utf-8?b?{}?=",
+            data_encoding::BASE64.encode(word.as_bytes())
+        ));
+        rest = tail;
+    }
+    Some(words.join("\r\n "))
 }
 
 /// Makes every line ending CRLF, whatever the browser sent.
@@ -71,10 +103,12 @@ pub fn compose(draft: &Draft<'_>) -> Result<Vec<u8>, ComposeError> {
     let mut builder = MessageBuilder::new()
         .header("Received", mail_builder::headers::raw::Raw::new(trace))
         .from(from)
-        .to(draft.to_email)
-        .subject(draft.subject)
-        .message_id(draft.message_id)
-        .date(draft.now);
+        .to(draft.to_email);
+    builder = match subject_field(draft.subject) {
+        Some(encoded) => builder.header("Subject", mail_builder::headers::raw::Raw::new(encoded)),
+        None => builder.subject(draft.subject),
+    };
+    let mut builder = builder.message_id(draft.message_id).date(draft.now);
     if let Some(text) = text {
         builder = builder.text_body(text);
     }
@@ -128,9 +162,38 @@ mod tests {
     }
 
     #[test]
+    fn a_subject_that_looks_like_encoded_words_is_shown_as_typed() {
+        for subject in [
+            "=?utf-8?b?SGVsbG8=?=",
+            "Re: =?utf-8?q?caf=C3=A9?= and more",
+            &format!("{}=?x?q?y?= ünïcödé", "long words ".repeat(20)),
+        ] {
+            let bytes = compose(&draft(subject, Some("t"), None)).unwrap();
+            let parsed = mail_parser::MessageParser::new().parse(&bytes).unwrap();
+            assert_eq!(parsed.subject(), Some(subject));
+            let text = String::from_utf8_lossy(&bytes);
+            let field: Vec<&str> = text
+                .lines()
+                .skip_while(|line| !line.starts_with("Subject:"))
+                .take_while(|line| line.starts_with("Subject:") || line.starts_with(' '))
+                .collect();
+            assert!(field.iter().all(|line| line.len() <= 78), "{field:?}");
+        }
+    }
+
+    #[test]
     fn refuses_injection_and_empty_bodies() {
         assert_eq!(
             compose(&draft("hi\r\nBcc: x@y.example", Some("t"), None)),
+            Err(ComposeError::SubjectControl)
+        );
+        // Encoded words that decode to a line break and a header.
+        assert_eq!(
+            compose(&draft(
+                "=?utf-8?b?DQpCY2M6IGV2aWxAeC5leGFtcGxl?=",
+                Some("t"),
+                None
+            )),
             Err(ComposeError::SubjectControl)
         );
         assert_eq!(
