@@ -292,8 +292,12 @@ mod defaults {
     pub fn max_header_bytes() -> usize {
         102_400
     }
+    /// Far above what a sending MTA puts on one connection: Postfix
+    /// reuses a connection for as long as it has mail for us (up to
+    /// `smtp_connection_reuse_time_limit`, 300 s), and a 421 to its next
+    /// MAIL would defer that message to the next queue run.
     pub fn max_transactions_per_connection() -> u32 {
-        50
+        10_000
     }
     pub fn max_connections_per_client() -> u32 {
         20

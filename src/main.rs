@@ -252,6 +252,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_verifier(verifier)
         .with_postmaster(config.smtp.postmaster.clone()),
     );
+    tokio::spawn(retention::keep_wal_small(Arc::clone(&relay.store)));
     let retention_task = tokio::spawn(retention::run(
         Arc::clone(&relay.store),
         config.retention.clone(),

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 type Label = [(&'static str, &'static str); 1];
@@ -22,8 +23,8 @@ pub struct Metrics {
     pub conversations_revoked: Counter,
     pub users_deleted: Counter,
     pub postmaster: Counter,
-    /// Messages the upstream took whose metadata row could not be written.
-    pub log_write_failures: Counter,
+    store_failures: Family<Label, Counter>,
+    wal_bytes: Gauge,
     pub dkim_failures: Counter,
 }
 
@@ -47,7 +48,8 @@ impl Metrics {
         let conversations_revoked = Counter::default();
         let users_deleted = Counter::default();
         let postmaster = Counter::default();
-        let log_write_failures = Counter::default();
+        let store_failures = Family::<Label, Counter>::default();
+        let wal_bytes = Gauge::default();
         let dkim_failures = Counter::default();
         registry.register(
             "smtp_sessions",
@@ -100,9 +102,14 @@ impl Metrics {
             users_deleted.clone(),
         );
         registry.register(
-            "metadata_rows_failed",
-            "Messages the upstream accepted whose metadata row could not be written",
-            log_write_failures.clone(),
+            "store_failures",
+            "Store operations that failed, by operation (reserve_row: a message answered 451 and not sent; release_row: a row left for a message not sent; health_probe)",
+            store_failures.clone(),
+        );
+        registry.register(
+            "store_wal_bytes",
+            "Size of the SQLite write-ahead log when /metrics was read",
+            wal_bytes.clone(),
         );
         registry.register(
             "dkim_signing_failures",
@@ -127,13 +134,24 @@ impl Metrics {
             conversations_revoked,
             users_deleted,
             postmaster,
-            log_write_failures,
+            store_failures,
+            wal_bytes,
             dkim_failures,
         }
     }
 
     pub fn rejected(&self, reason: &'static str) {
         self.rejected.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    pub fn store_failure(&self, operation: &'static str) {
+        self.store_failures
+            .get_or_create(&[("operation", operation)])
+            .inc();
+    }
+
+    pub fn set_wal_bytes(&self, bytes: u64) {
+        self.wal_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     pub fn upstream_failure(&self, kind: &'static str) {

@@ -18,6 +18,16 @@ use crate::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
 use crate::upstream::{DeliveryError, Envelope, Upstream};
 use crate::verify::{self, Verdict, Verifier};
 
+/// Why a message was not forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("upstream: {0}")]
+    Upstream(#[from] DeliveryError),
+    /// Its metadata row could not be reserved: nothing was sent.
+    #[error("store: {0}")]
+    Store(StoreError),
+}
+
 /// Days a VERP bounce address stays valid (DSNs can come days later).
 const VERP_VALID_DAYS: u64 = 14;
 
@@ -315,12 +325,16 @@ impl Relay {
             // copy did not (promise 1 holds in exports and disclosures too).
             subject,
         };
-        if let Err(err) = self
+        match self
             .deliver_and_log(&route.alias, &route.owner_email, forwarded, entry)
             .await
         {
-            tracing::warn!(error = %err, "upstream did not accept a forwarded message");
-            return upstream_refusal(&err);
+            Ok(()) => {}
+            Err(ForwardError::Upstream(err)) => {
+                tracing::warn!(error = %err, "upstream did not accept a forwarded message");
+                return upstream_refusal(&err);
+            }
+            Err(ForwardError::Store(_)) => return Reply::LOCAL_ERROR,
         }
         tracing::debug!(alias = %route.alias, "message forwarded");
         Reply::DELIVERED
@@ -366,16 +380,21 @@ impl Relay {
 
     /// Hands a finished message to the upstream with a VERP envelope sender
     /// naming `recipient_alias` (the alias that represents the recipient;
-    /// a bounce notice will come from it), then writes the metadata row.
+    /// a bounce notice will come from it), its metadata row reserved first.
     /// Shared by forwarded SMTP mail and messages composed through the hook,
     /// so this is also the one place where outgoing mail is DKIM-signed.
+    ///
+    /// The row is committed before the upstream is asked and removed if the
+    /// upstream refuses: no message leaves without its row. A store that
+    /// cannot take the row within [`crate::store::ROW_WAIT`] fails the delivery before
+    /// anything is sent.
     pub async fn deliver_and_log(
         &self,
         recipient_alias: &str,
         recipient_email: &str,
         message: Vec<u8>,
         entry: LogEntry,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), ForwardError> {
         let message = self.sign(message).await?;
         let bounce_address = format!(
             "{}@{}",
@@ -386,6 +405,11 @@ impl Relay {
             ),
             self.alias_domain
         );
+        let row = self.log.reserve(entry).await.map_err(|err| {
+            self.metrics.store_failure("reserve_row");
+            tracing::error!(error = %err, "metadata row not written: message not forwarded");
+            ForwardError::Store(err)
+        })?;
         let envelope = Envelope {
             mail_from: &bounce_address,
             rcpt_to: recipient_email,
@@ -395,15 +419,14 @@ impl Relay {
                 DeliveryError::Temporary(_) => "temporary",
                 DeliveryError::Permanent(_) => "permanent",
             });
-            return Err(err);
+            if let Err(store_err) = self.log.release(row).await {
+                // The safe side: a row for a message that was not sent.
+                self.metrics.store_failure("release_row");
+                tracing::error!(error = %store_err, "metadata row of a message not forwarded was not removed");
+            }
+            return Err(ForwardError::Upstream(err));
         }
         self.metrics.forwarded.inc();
-        // The upstream has the message: answering 4xx now would make the
-        // sender retry and deliver twice, so a failed log write is only logged.
-        if let Err(err) = self.log.write(entry).await {
-            self.metrics.log_write_failures.inc();
-            tracing::error!(error = %err, "message delivered but its metadata row was not written");
-        }
         Ok(())
     }
 

@@ -119,6 +119,27 @@ pub async fn run_with_clock(store: Arc<Store>, config: RetentionConfig, now: imp
     }
 }
 
+/// How often the WAL is folded back and truncated between retention passes.
+pub const WAL_TRUNCATE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Keeps the write-ahead log small: every [`WAL_TRUNCATE_INTERVAL`], a
+/// TRUNCATE checkpoint, off the answer path. One blocked by a reader (a
+/// long `anonrelay log` or export) simply runs again next time, so the WAL
+/// a long reader let grow is given back soon after it ends, not at the next
+/// retention pass.
+pub async fn keep_wal_small(store: Arc<Store>) {
+    let mut ticks = tokio::time::interval(WAL_TRUNCATE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.call(|store| store.truncate_wal()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("WAL checkpoint blocked by a reader; next time"),
+            Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

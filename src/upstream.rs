@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mail_send::smtp::AssertReply;
 use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -227,6 +228,11 @@ enum Connection {
     Plain(SmtpClient<TcpStream>),
 }
 
+/// How long the upstream may take to answer the final dot: RFC 5321
+/// 4.5.3.2.6 gives a server 10 minutes, and a sending MTA waits as long
+/// for ours (Postfix's `smtp_data_done_timeout` is 600 s).
+pub const DATA_DONE_WAIT: Duration = Duration::from_secs(600);
+
 pub struct SmtpUpstream {
     builder: SmtpClientBuilder<String>,
     security: Security,
@@ -322,36 +328,33 @@ impl SmtpUpstream {
         }
     }
 
+    /// One attempt: everything up to the final dot (connect, greeting,
+    /// EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, the body) within one
+    /// `timeout_secs` deadline, whatever the steps add up to; then the
+    /// reply to the dot within [`DATA_DONE_WAIT`].
     async fn deliver(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<(), DeliveryError> {
-        // The whole exchange is bounded, whatever the per-command timeouts add up to.
-        let bound = self.timeout * 3;
-        match tokio::time::timeout(bound, self.deliver_unbounded(envelope, message)).await {
-            Ok(result) => result,
-            Err(_) => Err(DeliveryError::Temporary("timeout".into())),
-        }
-    }
-
-    async fn deliver_unbounded(
-        &self,
-        envelope: &Envelope<'_>,
-        message: &[u8],
-    ) -> Result<(), DeliveryError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let reply_wait = self.timeout.max(DATA_DONE_WAIT);
         if let Some(mut connection) = self.take_idle() {
-            match transact_on(&mut connection, envelope, message).await {
+            match transact_on(&mut connection, envelope, message, deadline, reply_wait).await {
                 Ok(()) => {
                     self.put_back(connection);
                     return Ok(());
                 }
                 // A pooled connection the server has since closed (or
                 // answered 421 before closing) fails on MAIL FROM; no message
-                // byte was sent, so a fresh connection is tried. A 5xx to
-                // MAIL FROM is an answer about the sender, not the connection.
+                // byte was sent, so a fresh connection is tried (within the
+                // same deadline). A 5xx to MAIL FROM is an answer about the
+                // sender, not the connection.
                 Err((Stage::MailFrom, err)) if !is_permanent_reply(&err) => {}
                 Err((_, err)) => return Err(classify(&err)),
             }
         }
-        let mut connection = self.connect().await.map_err(|err| classify(&err))?;
-        match transact_on(&mut connection, envelope, message).await {
+        let mut connection = tokio::time::timeout_at(deadline, self.connect())
+            .await
+            .map_err(|_| DeliveryError::Temporary("timeout".into()))?
+            .map_err(|err| classify(&err))?;
+        match transact_on(&mut connection, envelope, message, deadline, reply_wait).await {
             Ok(()) => {
                 self.put_back(connection);
                 Ok(())
@@ -365,31 +368,61 @@ async fn transact_on(
     connection: &mut Connection,
     envelope: &Envelope<'_>,
     message: &[u8],
+    deadline: tokio::time::Instant,
+    reply_wait: Duration,
 ) -> Result<(), (Stage, mail_send::Error)> {
     match connection {
-        Connection::Tls(client) => transact(client.as_mut(), envelope, message).await,
-        Connection::Plain(client) => transact(client, envelope, message).await,
+        Connection::Tls(client) => {
+            transact(client.as_mut(), envelope, message, deadline, reply_wait).await
+        }
+        Connection::Plain(client) => {
+            transact(client, envelope, message, deadline, reply_wait).await
+        }
     }
+}
+
+/// `step` unless the deadline comes first.
+async fn by<T>(
+    deadline: tokio::time::Instant,
+    step: impl std::future::Future<Output = mail_send::Result<T>>,
+) -> mail_send::Result<T> {
+    tokio::time::timeout_at(deadline, step)
+        .await
+        .map_err(|_| mail_send::Error::Timeout)?
 }
 
 async fn transact<T: AsyncRead + AsyncWrite + Unpin>(
     client: &mut SmtpClient<T>,
     envelope: &Envelope<'_>,
     message: &[u8],
+    deadline: tokio::time::Instant,
+    reply_wait: Duration,
 ) -> Result<(), (Stage, mail_send::Error)> {
     let no_params = mail_send::smtp::message::Parameters::default();
-    client
-        .mail_from(envelope.mail_from, &no_params)
+    by(deadline, client.mail_from(envelope.mail_from, &no_params))
         .await
         .map_err(|e| (Stage::MailFrom, e))?;
     let later = |e| (Stage::Later, e);
-    client
-        .rcpt_to(envelope.rcpt_to, &no_params)
+    by(deadline, client.rcpt_to(envelope.rcpt_to, &no_params))
         .await
         .map_err(later)?;
-    // mail-send appends CRLF.CRLF itself; our message already ends in CRLF.
-    let body = message.strip_suffix(b"\r\n").unwrap_or(message);
-    client.data(body).await.map_err(later)?;
+    by(deadline, async {
+        client.cmd(b"DATA\r\n").await?.assert_code(354)?;
+        // mail-send dot-stuffs and appends CRLF.CRLF itself; our message
+        // already ends in CRLF.
+        let body = message.strip_suffix(b"\r\n").unwrap_or(message);
+        Ok(client.write_message(body).await?)
+    })
+    .await
+    .map_err(later)?;
+    // The upstream may take its time over the dot (content checks, its own
+    // queue); answering 451 while it still delivers would make the sender
+    // retry a message that arrives anyway.
+    tokio::time::timeout(reply_wait, client.read())
+        .await
+        .map_err(|_| later(mail_send::Error::Timeout))?
+        .and_then(|reply| reply.assert_positive_completion())
+        .map_err(later)?;
     Ok(())
 }
 

@@ -308,6 +308,64 @@ fn a_451_stays_in_postfix_deferred_queue_and_a_flush_delivers_once() {
     assert_eq!(daemon.log_rows().len(), 1);
 }
 
+#[test]
+fn postfix_sends_200_messages_on_one_connection_without_a_421() {
+    require("smtp-source", "postfix");
+    let base = tempfile::tempdir().unwrap();
+    let mut options = DaemonOptions::outbox();
+    // The rate limits are not what this test is about.
+    options.extra_smtp = "[smtp.limits]\nmax_messages_per_client_per_minute = 1000\n\
+                          max_messages_per_alias_per_hour = 1000"
+        .into();
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    // One connection to us at a time, reused for as long as mail is queued.
+    let routing = format!(
+        "relayhost = [127.0.0.1]:{}\ndefault_destination_concurrency_limit = 1\n",
+        daemon.port
+    );
+    let postfix = Postfix::start_with(
+        Postfix::turn(),
+        base.path(),
+        free_port(),
+        &routing,
+        FAST_RETRIES,
+    );
+    // smtp-source submits 200 messages to Postfix over 5 sessions.
+    let out = Command::new("smtp-source")
+        .args(["-c", "-s", "5", "-m", "200", "-f", BOB, "-t", &conv.alias_a])
+        .arg(format!("127.0.0.1:{}", postfix.port))
+        .output()
+        .expect("run smtp-source");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    postfix.wait_for(base.path(), "200 messages in the outbox", || {
+        (captured(&daemon.outbox()).len() >= 200).then_some(())
+    });
+    let log = postfix.log(base.path());
+    assert!(!log.contains(" 421 "), "Postfix was refused:\n{log}");
+    // Postfix logs how often it reused the connection it delivered on.
+    let most_reuse = log
+        .split("conn_use=")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most_reuse > 50,
+        "the connection was reused {most_reuse} times at most:\n{log}"
+    );
+    assert_eq!(daemon.log_rows().len(), 200);
+}
+
 /// A bounce made by a real MTA, not a fixture: Postfix is anonrelay's
 /// upstream, the recipient's server (smtp-sink) refuses the forwarded
 /// message at RCPT, and Postfix's own bounce daemon sends its DSN to the

@@ -1,12 +1,15 @@
 //! The upstream side against real servers: pooled connections are reused,
-//! implicit TLS (smtps://) with the password from the environment, and an
-//! upstream that stops answering gives 451 after the configured timeout.
+//! implicit TLS (smtps://) with the password from the environment, an
+//! upstream that stops answering gives 451 after the configured timeout,
+//! one deadline covers a whole attempt, and a slow answer to the final dot
+//! is waited for instead of answered 451 (which made senders retry a
+//! message the upstream delivered anyway).
 
 mod common;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -108,4 +111,64 @@ fn an_upstream_that_stops_answering_gives_451_and_logs_nothing() {
     assert!(transcript.contains("<** 451 4.3.0"), "{transcript}");
     assert!(daemon.log_rows().is_empty());
     drop(holder);
+}
+
+/// A daemon whose upstream is smtp-sink with `faults`, `timeout_secs` set.
+fn with_slow_sink(base: &std::path::Path, faults: &[&str], timeout_secs: u32) -> (Sink, Daemon) {
+    let sink = Sink::start(base, faults);
+    let mut daemon = Daemon::configure(DaemonOptions::upstream(&format!(
+        "smtp://127.0.0.1:{}",
+        sink.port
+    )));
+    let config = std::fs::read_to_string(&daemon.config).unwrap();
+    assert!(config.contains("timeout_secs = 10"));
+    std::fs::write(
+        &daemon.config,
+        config.replace(
+            "timeout_secs = 10",
+            &format!("timeout_secs = {timeout_secs}"),
+        ),
+    )
+    .unwrap();
+    daemon.spawn();
+    (sink, daemon)
+}
+
+#[test]
+fn a_slow_answer_to_the_final_dot_is_waited_for_and_delivered_once() {
+    let base = tempfile::tempdir().unwrap();
+    // The dot answered after 6 s, with timeout_secs = 3.
+    let (sink, daemon) = with_slow_sink(base.path(), &["-W", ".:6"], 3);
+    let conv = daemon.conversation(ALICE, BOB);
+    let started = Instant::now();
+    let (ok, transcript) = send(&daemon, &conv.alias_a, "slow upstream");
+    assert!(ok, "the sender is told 250, not 451:\n{transcript}");
+    assert!(started.elapsed() >= Duration::from_secs(6));
+    let dumps = eventually("one dump", || {
+        let dumps = sink.dumps();
+        (!dumps.is_empty()).then_some(dumps)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!((dumps.len(), sink.dumps().len()), (1, 1));
+    assert_eq!(daemon.log_rows().len(), 1);
+}
+
+#[test]
+fn one_deadline_covers_every_step_before_the_dot() {
+    let base = tempfile::tempdir().unwrap();
+    // Greeting, EHLO and MAIL each answered just within timeout_secs (4 s):
+    // timed one by one they add up to 9 s and more; the attempt's one
+    // deadline ends it at 4 s.
+    let (mut sink, daemon) = with_slow_sink(base.path(), &[], 4);
+    let conv = daemon.conversation(ALICE, BOB);
+    // Slow from now on; the connection the daemon pooled at startup is
+    // gone with the old sink, so the attempt opens a new one.
+    sink.restart(&["-W", "connect:3", "-W", "ehlo:3", "-W", "mail:3"]);
+    let started = Instant::now();
+    let (_, transcript) = send(&daemon, &conv.alias_a, "slow steps");
+    let took = started.elapsed();
+    assert!(transcript.contains("<** 451 4.3.0"), "{transcript}");
+    assert!(took < Duration::from_secs(8), "451 after {took:?}");
+    assert!(daemon.log_rows().is_empty(), "the reserved row was removed");
+    assert!(sink.dumps().is_empty());
 }

@@ -16,8 +16,12 @@ use serde::Deserialize;
 use super::{ApiError, HookState};
 use crate::address::EmailAddress;
 use crate::compose::{self, ComposeError, Draft};
+use crate::relay::ForwardError;
 use crate::store::{now_unix, DisplayName, LogEntry, Participant, UserId};
 use crate::upstream::DeliveryError;
+
+/// How long /healthz waits for the store's write lock.
+const HEALTH_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 type AppState = State<Arc<HookState>>;
 
@@ -200,12 +204,12 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
             )
             .into_response())
         }
-        Err(DeliveryError::Temporary(_)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        Err(ForwardError::Store(err)) => Err(err.into()),
+        Err(ForwardError::Upstream(DeliveryError::Temporary(_))) => Err(ApiError::unavailable(
             "upstream_unavailable",
             "the upstream server failed temporarily; retry later",
         )),
-        Err(DeliveryError::Permanent(_)) => Err(ApiError::new(
+        Err(ForwardError::Upstream(DeliveryError::Permanent(_))) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_rejected",
             "the upstream server rejected the message",
@@ -262,7 +266,14 @@ async fn export_user(State(state): AppState, Path(id): Path<String>) -> Result<R
 
 async fn healthz(State(state): AppState) -> Response {
     let relay = &state.relay;
-    let store_ok = relay.store.call(|store| store.ping()).await.is_ok();
+    // Writable, not just readable: a store that can no longer take rows
+    // makes every message wait and then answer 451.
+    let store_ok = relay
+        .store
+        .call(|store| store.probe_write(HEALTH_WRITE_WAIT))
+        .await
+        .inspect_err(|_| relay.metrics.store_failure("health_probe"))
+        .is_ok();
     let upstream_ok = relay.upstream.check().await.is_ok();
     let status = if store_ok && upstream_ok {
         StatusCode::OK
@@ -278,6 +289,10 @@ async fn healthz(State(state): AppState) -> Response {
 }
 
 async fn metrics(State(state): AppState) -> Response {
+    state
+        .relay
+        .metrics
+        .set_wal_bytes(state.relay.store.wal_bytes());
     (
         [(
             header::CONTENT_TYPE,

@@ -6,7 +6,9 @@
 //! bare LF is remembered and the message refused once the real end arrives:
 //! variants such as `LF . LF` or `CRLF . CR CRLF` never end the data, which
 //! is what keeps SMTP smuggling out. smtp-proto's DataReceiver is not used
-//! because it accepts `CRLF . CR CRLF` as the end.
+//! because it accepts `CRLF . CR CRLF` as the end. A NUL is refused the
+//! same way: an upstream that strips NULs would read `CRLF NUL . CRLF` as
+//! the end of data.
 
 use super::limits::Reservation;
 
@@ -30,6 +32,8 @@ pub enum DataOutcome {
     Message(Vec<u8>),
     /// A bare CR or LF appeared: refuse with 550 5.5.2.
     BareLineEnding,
+    /// A NUL byte appeared: refuse with 550 5.6.0.
+    NulByte,
     /// More bytes than the limit were received: refuse with 552 5.3.4.
     TooLarge,
     /// All sessions together hold too much: refuse with 452 4.3.1.
@@ -39,6 +43,7 @@ pub enum DataOutcome {
 pub struct DataReader {
     state: State,
     bare_line_ending: bool,
+    nul: bool,
     too_large: bool,
     over_budget: bool,
     received: usize,
@@ -53,6 +58,7 @@ impl DataReader {
         Self {
             state: State::LineStart,
             bare_line_ending: false,
+            nul: false,
             too_large: false,
             over_budget: false,
             received: 0,
@@ -78,7 +84,9 @@ impl DataReader {
                     .iter()
                     .position(|&b| b == b'\r' || b == b'\n')
                     .unwrap_or(input.len() - index);
-                self.keep(&input[index..index + run]);
+                let text = &input[index..index + run];
+                self.nul |= text.contains(&0);
+                self.keep(text);
                 index += run;
                 if index == input.len() {
                     break;
@@ -129,6 +137,7 @@ impl DataReader {
                 self.state = State::Text;
             }
             (_, _) => {
+                self.nul |= byte == 0;
                 self.keep(&[byte]);
                 self.state = State::Text;
             }
@@ -173,6 +182,8 @@ impl DataReader {
         let body = std::mem::take(&mut self.body);
         if self.bare_line_ending {
             DataOutcome::BareLineEnding
+        } else if self.nul {
+            DataOutcome::NulByte
         } else if self.too_large {
             DataOutcome::TooLarge
         } else if self.over_budget {
@@ -303,6 +314,24 @@ mod tests {
             read_all(b".\rx\r\n.\r\n", 100).1,
             Some(DataOutcome::BareLineEnding)
         );
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_after_the_real_end() {
+        for input in [
+            &b"a\r\n\x00.\r\nMAIL FROM:<x@y.example>\r\n.\r\n"[..],
+            b"\x00\r\n.\r\n",
+            b"text \x00 in a line\r\n.\r\n",
+            b"ends with NUL\x00\r\n.\r\n",
+        ] {
+            for split in 0..=input.len() {
+                assert_eq!(
+                    read_split(input, 1000, split),
+                    (input.len(), Some(DataOutcome::NulByte)),
+                    "{input:?} split at {split}"
+                );
+            }
+        }
     }
 
     #[test]

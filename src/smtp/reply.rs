@@ -45,6 +45,7 @@ impl Reply {
             Reply::ONE_RECIPIENT => "extra_recipient",
             Reply::TOO_BIG | Reply::HEADER_TOO_LARGE => "too_big",
             Reply::BARE_LINE_ENDING => "bare_line_ending",
+            Reply::NUL_IN_DATA => "nul_in_data",
             Reply::MALFORMED_HEADER | Reply::BAD_FROM => "malformed_message",
             Reply::TOO_COMPLEX | Reply::UNREADABLE_SMIME => "not_forwardable",
             Reply::UPSTREAM_TEMPORARY | Reply::UPSTREAM_PERMANENT => "upstream",
@@ -101,6 +102,8 @@ impl Reply {
         550,
         "5.5.2 Bare CR or LF not allowed; use CRLF line endings",
     );
+    pub const NUL_IN_DATA: Reply =
+        Reply::new(550, "5.6.0 NUL characters are not allowed in a message");
     pub const MALFORMED_HEADER: Reply = Reply::new(550, "5.6.0 Message header is malformed");
     pub const TOO_COMPLEX: Reply = Reply::new(
         554,

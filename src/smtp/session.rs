@@ -121,12 +121,16 @@ impl<'a> Session<'a> {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         // A client that stops reading our replies must not hold its slot
-        // forever: every write has the deadline a read would have.
+        // forever: every write has the deadline a read would have. But a
+        // reply is always given its moment, even past the session's end: a
+        // 250 the client never reads (after a long wait for the upstream)
+        // is a message it sends again.
         let write_limit = |started: Instant| {
             self.settings.command_timeout.min(
                 self.settings
                     .session_timeout
-                    .saturating_sub(started.elapsed()),
+                    .saturating_sub(started.elapsed())
+                    .max(MIN_REPLY_WRITE),
             )
         };
         if !self.tls_active {
@@ -535,6 +539,7 @@ impl<'a> Session<'a> {
         };
         match outcome {
             DataOutcome::BareLineEnding => Reply::BARE_LINE_ENDING,
+            DataOutcome::NulByte => Reply::NUL_IN_DATA,
             DataOutcome::TooLarge => Reply::TOO_BIG,
             DataOutcome::OverBudget => Reply::OVER_BUDGET,
             DataOutcome::Message(mut message) => {
@@ -607,6 +612,9 @@ async fn closing<S: AsyncWrite + Unpin>(
     let _ = write_within(stream, &out, CLOSING_WRITE_LIMIT).await;
     Ok(SessionEnd::Closed)
 }
+
+/// A reply's write is never bounded below this (see `run`).
+const MIN_REPLY_WRITE: Duration = Duration::from_secs(30);
 
 /// How long a parting reply (timeout, shutdown) may take to be written.
 const CLOSING_WRITE_LIMIT: Duration = Duration::from_secs(5);

@@ -16,11 +16,17 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use ids::{DisplayName, IdError, UserId};
-pub use log_queue::LogQueue;
+pub use log_queue::{LogQueue, RowId, ROW_WAIT};
 
 use crate::address::{random_alias, EmailAddress};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
+/// How long the writer waits for a lock another process holds, where the
+/// caller set no shorter bound.
+const WRITE_BUSY_WAIT: Duration = Duration::from_secs(5);
+/// The WAL's size after a checkpoint at most (`journal_size_limit`): a
+/// checkpoint that could run gives back the rest.
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 /// Idle read connections kept open.
 const READ_POOL_SIZE: usize = 8;
 
@@ -48,6 +54,29 @@ pub enum StoreError {
         "WAL checkpoint stayed busy behind readers: erased rows may remain in the WAL until the next pass"
     )]
     CheckpointBusy,
+}
+
+impl StoreError {
+    /// The store cannot serve now but may in a moment (locked by another
+    /// process, a full or read-only disk, the writer out of time): the
+    /// caller answers "try again", never "internal error".
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            StoreError::Sql(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+                failure.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::DiskFull
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::OutOfMemory
+            ),
+            StoreError::Task(_) | StoreError::Open { .. } | StoreError::CheckpointBusy => true,
+            _ => false,
+        }
+    }
 }
 
 /// One side of a conversation as the front-end or admin names it.
@@ -117,9 +146,9 @@ pub enum Durability {
     Full,
     /// Commits reach the WAL at once and the disk at the next checkpoint
     /// (`synchronous = NORMAL`): a crash of the daemon loses nothing, a
-    /// power cut can lose the last rows. A row is only written after the
-    /// upstream already has the message, so what can be lost is metadata,
-    /// never mail; and the database never becomes inconsistent.
+    /// power cut can lose the last rows (metadata, never mail: the sender
+    /// still holds a message until its `250`); the database never becomes
+    /// inconsistent.
     #[default]
     Normal,
 }
@@ -333,28 +362,55 @@ impl Store {
         })
     }
 
-    pub fn log_message(&self, entry: &LogEntry) -> Result<(), StoreError> {
-        self.log_messages(std::slice::from_ref(entry))
+    pub fn log_message(&self, entry: &LogEntry) -> Result<i64, StoreError> {
+        let ids = self.log_messages(std::slice::from_ref(entry), WRITE_BUSY_WAIT)?;
+        Ok(ids[0])
     }
 
-    /// Writes several log rows in one transaction: one fsync for all
-    /// (group commit, see `LogQueue`).
-    pub fn log_messages(&self, entries: &[LogEntry]) -> Result<(), StoreError> {
+    /// Writes several log rows in one transaction (one fsync for all: group
+    /// commit, see [`LogQueue`]), waiting at most `wait` for the write lock.
+    /// Returns the rows' ids, in order.
+    pub fn log_messages(
+        &self,
+        entries: &[LogEntry],
+        wait: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut conn = lock(&self.writer);
+        conn.busy_timeout(wait)?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut ids = Vec::with_capacity(entries.len());
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO message_log (sent_at, sender_id, recipient_id, alias, subject)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for entry in entries {
+                    insert.execute(params![
+                        entry.sent_at,
+                        entry.sender_id,
+                        entry.recipient_id,
+                        entry.alias,
+                        entry.subject
+                    ])?;
+                    ids.push(tx.last_insert_rowid());
+                }
+            }
+            tx.commit()?;
+            Ok(ids)
+        })();
+        conn.busy_timeout(WRITE_BUSY_WAIT)?;
+        result
+    }
+
+    /// Removes log rows reserved for messages the upstream then refused.
+    pub fn remove_log_rows(&self, ids: &[i64]) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO message_log (sent_at, sender_id, recipient_id, alias, subject)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for entry in entries {
-                insert.execute(params![
-                    entry.sent_at,
-                    entry.sender_id,
-                    entry.recipient_id,
-                    entry.alias,
-                    entry.subject
-                ])?;
+            let mut delete = tx.prepare_cached("DELETE FROM message_log WHERE id = ?1")?;
+            for id in ids {
+                delete.execute(params![id])?;
             }
         }
         tx.commit()?;
@@ -649,9 +705,49 @@ impl Store {
         })
     }
 
-    /// Cheap liveness probe for /healthz.
+    /// Cheap liveness probe: the database can be read.
     pub fn ping(&self) -> Result<(), StoreError> {
         self.with_reader(|conn| Ok(conn.query_row("SELECT count(*) FROM users", [], |_| Ok(()))?))
+    }
+
+    /// Whether a row could be written now (for /healthz): takes the write
+    /// lock within `wait` and commits a transaction that rewrites the
+    /// database header with its own schema version, so a full or read-only
+    /// file system, or a lock held by another process, fails it. Stores
+    /// nothing new.
+    pub fn probe_write(&self, wait: Duration) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        conn.busy_timeout(wait)?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {version};"))?;
+            tx.commit()?;
+            Ok(())
+        })();
+        conn.busy_timeout(WRITE_BUSY_WAIT)?;
+        result
+    }
+
+    /// Bytes in the write-ahead log now (for /metrics); 0 when there is none.
+    pub fn wal_bytes(&self) -> u64 {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |meta| meta.len())
+    }
+
+    /// Folds the WAL into the database and truncates it, if no reader is in
+    /// the way (then it tries again next time): keeps the WAL small behind
+    /// long readers. Off the answer path: the daemon calls it on a timer.
+    pub fn truncate_wal(&self) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        // Never wait: the writer connection is the one rows need.
+        conn.busy_timeout(Duration::ZERO)?;
+        let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            row.get::<_, i64>(0)
+        });
+        conn.busy_timeout(WRITE_BUSY_WAIT)?;
+        Ok(busy? == 0)
     }
 }
 
@@ -700,12 +796,13 @@ fn insert_alias(
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(
+    conn.busy_timeout(WRITE_BUSY_WAIT)?;
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA secure_delete = ON;",
-    )?;
+         PRAGMA secure_delete = ON;
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+    ))?;
     keep_temporary_data_in_memory(conn)
 }
 

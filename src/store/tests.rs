@@ -272,6 +272,7 @@ fn group_commit_writes_every_row_and_reports_each() {
     let queue = LogQueue::start(Arc::clone(&store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_time()
         .build()
         .unwrap();
     runtime.block_on(async {
@@ -279,7 +280,7 @@ fn group_commit_writes_every_row_and_reports_each() {
             let queue = queue.clone();
             tokio::spawn(async move {
                 queue
-                    .write(LogEntry {
+                    .reserve(LogEntry {
                         sent_at: i,
                         sender_id: Some("b".into()),
                         recipient_id: Some("a".into()),
@@ -295,7 +296,7 @@ fn group_commit_writes_every_row_and_reports_each() {
     });
     assert_eq!(store.log_for_user("a").unwrap().len(), 500);
     // A row the database refuses (unknown user: foreign key) is reported to its writer.
-    let refused = runtime.block_on(queue.write(LogEntry {
+    let refused = runtime.block_on(queue.reserve(LogEntry {
         sent_at: 1,
         sender_id: Some("nobody".into()),
         recipient_id: None,
@@ -303,6 +304,72 @@ fn group_commit_writes_every_row_and_reports_each() {
         subject: "x".into(),
     }));
     assert!(refused.is_err());
+}
+
+fn log_row(subject: &str) -> LogEntry {
+    LogEntry {
+        sent_at: 1,
+        sender_id: Some("b".into()),
+        recipient_id: Some("a".into()),
+        alias: "someali".into(),
+        subject: subject.into(),
+    }
+}
+
+#[test]
+fn a_reserved_row_can_be_released_and_a_locked_store_answers_within_the_wait() {
+    let (_dir, store) = temp_store();
+    store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    let queue = LogQueue::start(Arc::clone(&store));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let row = runtime.block_on(queue.reserve(log_row("kept"))).unwrap();
+    let released = runtime
+        .block_on(queue.reserve(log_row("released")))
+        .unwrap();
+    runtime.block_on(queue.release(released)).unwrap();
+    let subjects: Vec<String> = store
+        .log_for_user("a")
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.subject)
+        .collect();
+    assert_eq!(subjects, ["kept"]);
+    assert_ne!(row, released);
+
+    // Another process holds the write lock: every queued reservation is
+    // refused within its wait, none written later.
+    let other = Connection::open(store.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let outcomes = runtime.block_on(async {
+        let mut waits = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let queue = queue.clone();
+            waits.spawn(async move {
+                queue
+                    .reserve_within(log_row(&format!("locked {i}")), Duration::from_millis(300))
+                    .await
+            });
+        }
+        waits.join_all().await
+    });
+    let took = started.elapsed();
+    assert!(outcomes.iter().all(Result::is_err), "{outcomes:?}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert!(store.probe_write(Duration::from_millis(100)).is_err());
+    other.execute_batch("COMMIT").unwrap();
+    store.probe_write(Duration::from_millis(100)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(store.log_for_user("a").unwrap().len(), 1, "no late rows");
 }
 
 #[test]
@@ -462,4 +529,41 @@ fn the_export_names_partners_only_by_alias() {
     let disclosed = store.log_for_user("u-alice").unwrap();
     assert_eq!(disclosed[1].sender_id.as_deref(), Some("u-alice"));
     assert_eq!(disclosed[1].recipient_id.as_deref(), Some("u-bob-partner"));
+}
+
+#[test]
+fn the_wal_a_long_reader_let_grow_is_given_back_once_it_ends() {
+    let (_dir, store) = temp_store();
+    store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    let limit: i64 = lock(&store.writer)
+        .query_row("PRAGMA journal_size_limit", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(limit, WAL_SIZE_LIMIT as i64);
+    // Another process's long read transaction pins the WAL.
+    let reader = Connection::open(store.path()).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM message_log", [], |r| r.get(0))
+        .unwrap();
+    for i in 0..300 {
+        store.log_message(&log_row(&format!("row {i}"))).unwrap();
+    }
+    let grown = store.wal_bytes();
+    assert!(
+        grown > 300 * 1024,
+        "the WAL grew behind the reader: {grown}"
+    );
+    assert!(
+        !store.truncate_wal().unwrap(),
+        "blocked while the reader lasts"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    assert!(store.truncate_wal().unwrap());
+    assert_eq!(store.wal_bytes(), 0);
 }
