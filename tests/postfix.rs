@@ -309,6 +309,45 @@ fn a_451_stays_in_postfix_deferred_queue_and_a_flush_delivers_once() {
 }
 
 #[test]
+fn a_store_locked_longer_than_postfix_waits_defers_and_nothing_is_sent_twice() {
+    let base = tempfile::tempdir().unwrap();
+    let upstream = AioUpstream::start(base.path(), &[]);
+    let daemon = Daemon::start(upstream.daemon_options(base.path()));
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    // Postfix waits 30 s for the reply to the dot (smtp_data_done_timeout
+    // in its main.cf above); the lock lasts longer than that.
+    let mut locker = hold_write_lock(&daemon.db_path());
+    let postfix = Postfix::start(base.path(), daemon.port, FAST_RETRIES);
+    for i in 0..5 {
+        postfix.submit(&[&conv.alias_a], &format!("during the lock {i}"));
+    }
+    postfix.wait_for(base.path(), "a 451 in Postfix's log", || {
+        postfix.log(base.path()).contains("451 4.3.0").then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(35));
+    assert!(
+        captured(&upstream.dir).is_empty(),
+        "nothing forwarded during the lock"
+    );
+    locker.kill().unwrap();
+    locker.wait().unwrap();
+    postfix.wait_for(base.path(), "5 messages at the upstream", || {
+        (captured(&upstream.dir).len() >= 5).then_some(())
+    });
+    eventually("Postfix's queue to drain", || {
+        postfix.queue_is_empty().then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(captured(&upstream.dir).len(), 5, "each message once");
+    assert_eq!(daemon.log_rows().len(), 5, "each with its one row");
+    let log = postfix.log(base.path());
+    assert!(
+        !log.contains("timeout"),
+        "Postfix never gave up waiting for our reply:\n{log}"
+    );
+}
+
+#[test]
 fn postfix_sends_200_messages_on_one_connection_without_a_421() {
     require("smtp-source", "postfix");
     let base = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -94,28 +94,6 @@ impl Setup {
         assert_eq!(rows.len(), rows_before + 1, "{rows:?}");
         assert!(rows.last().unwrap().contains(&"after the fault".to_owned()));
     }
-}
-
-/// A second process (Python's sqlite3) holding the write lock until killed.
-fn hold_write_lock(db: &std::path::Path) -> Child {
-    let script = "import sqlite3, sys, time\n\
-                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
-                  c.execute('BEGIN IMMEDIATE')\n\
-                  print('locked', flush=True)\n\
-                  time.sleep(600)\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python3 (Debian: python3)");
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "locked");
-    child
 }
 
 #[test]

@@ -829,3 +829,25 @@ pub fn rewrite_as(
     )
     .map(|rewritten| rewritten.message)
 }
+
+/// A second process (Python's sqlite3) holding the write lock until killed.
+pub fn hold_write_lock(db: &std::path::Path) -> std::process::Child {
+    let script = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN IMMEDIATE')\n\
+                  print('locked', flush=True)\n\
+                  time.sleep(600)\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .arg(db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python3 (Debian: python3)");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
+}
