@@ -30,6 +30,10 @@ pub enum ForwardError {
 
 /// Days a VERP bounce address stays valid (DSNs can come days later).
 const VERP_VALID_DAYS: u64 = 14;
+/// Logged subjects a bounce's subject is compared with at most: more than
+/// the default rate limit lets through on one alias in VERP_VALID_DAYS
+/// (120 an hour: 40,320).
+const MAX_SUBJECTS_COMPARED: usize = 50_000;
 
 pub struct Relay {
     pub store: Arc<Store>,
@@ -443,6 +447,10 @@ impl Relay {
             return Reply::DELIVERED;
         };
         let now = now_unix();
+        let mut report = report;
+        report.subject = self
+            .quotable_subject(route, report.subject.take(), now)
+            .await;
         let message_id = format!("{}@{}", random_trace_id(), self.alias_domain);
         let Some(notice) = bounce::compose_notice(&bounce::Notice {
             from_alias: &route.alias,
@@ -483,6 +491,34 @@ impl Relay {
                 upstream_refusal(&err)
             }
         }
+    }
+
+    /// The subject a bounce notice may quote: only one the relay itself
+    /// forwarded on this alias while its bounce addresses are valid. The
+    /// VERP address is in every forwarded message's Return-Path, so anyone
+    /// who saw one can send a DSN-shaped message there; quoting its subject
+    /// would put words of theirs in the partner's real inbox.
+    async fn quotable_subject(
+        &self,
+        route: &Route,
+        claimed: Option<String>,
+        now: i64,
+    ) -> Option<String> {
+        let claimed = claimed.filter(|subject| !subject.is_empty())?;
+        let alias = route.alias.clone();
+        let since = now - (VERP_VALID_DAYS * 86_400) as i64;
+        let logged = self
+            .store
+            .call(move |store| store.subjects_on_alias(&alias, since, MAX_SUBJECTS_COMPARED))
+            .await
+            .unwrap_or_default();
+        let quotable = logged.iter().any(|subject| {
+            rewrite::clean_subject(subject, bounce::MAX_QUOTED_SUBJECT_CHARS) == claimed
+        });
+        if !quotable {
+            self.metrics.bounce("subject_withheld");
+        }
+        quotable.then_some(claimed)
     }
 
     /// Adds the DKIM signature when `[dkim]` is configured. Hashing a large

@@ -81,6 +81,11 @@ impl Setup {
             .replace("@@SUBJECT@@", SUBJECT);
         let file = self.daemon.dir.path().join(format!("{fixture}.filled"));
         std::fs::write(&file, text).unwrap();
+        self.send_dsn_file(&file, to)
+    }
+
+    /// Sends the message in `file` as an MTA sends a DSN.
+    fn send_dsn_file(&self, file: &std::path::Path, to: &str) -> (String, String) {
         let replies = dialog(
             &self.daemon.server(),
             &[
@@ -174,6 +179,43 @@ fn a_delay_warning_becomes_a_delayed_notice() {
     let (envelope, notice) = &all[1];
     assert_notice(notice, envelope, &setup.conv, "Delayed");
     assert!(body_text(notice).contains("still being attempted"));
+}
+
+#[test]
+fn a_bounce_quotes_only_a_subject_the_relay_forwarded_on_that_alias() {
+    let setup = setup();
+    // A DSN-shaped message to the real VERP address (its Return-Path is in
+    // every forwarded copy), returning a message we never forwarded.
+    let text =
+        std::fs::read_to_string(repo().join("fixtures/dsn/postfix-user-unknown.eml")).unwrap();
+    let forged = text
+        .replace("@@VERP@@", &setup.verp)
+        .replace("@@RECIPIENT@@", ALICE.1)
+        .replace("@@FROM_ALIAS@@", &setup.conv.alias_b)
+        .replace("@@TO_ALIAS@@", &setup.conv.alias_a)
+        .replace("@@SUBJECT@@", "Call +1 555 0100 now to claim your prize");
+    let file = setup.daemon.dir.path().join("forged.eml");
+    std::fs::write(&file, forged).unwrap();
+    let (rcpt, data) = setup.send_dsn_file(&file, &setup.verp);
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    assert!(data.starts_with("250"), "{data}");
+    let captured = wait_captured(&setup.upstream.dir, 2);
+    let (envelope, notice) = &captured[1];
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!([BOB.1]));
+    assert_eq!(header(notice, "Subject").unwrap(), "Undelivered");
+    assert!(
+        !contains_ci(notice, "555 0100"),
+        "{}",
+        String::from_utf8_lossy(notice)
+    );
+    // The message that was forwarded: its subject is quoted.
+    let (_, data) = setup.send_dsn("postfix-user-unknown.eml", &setup.verp);
+    assert!(data.starts_with("250"), "{data}");
+    let captured = wait_captured(&setup.upstream.dir, 3);
+    assert_eq!(
+        header(&captured[2].1, "Subject").unwrap(),
+        format!("Undelivered: {SUBJECT}")
+    );
 }
 
 #[test]

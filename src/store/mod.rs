@@ -417,6 +417,25 @@ impl Store {
         Ok(())
     }
 
+    /// Subjects of the messages logged on `alias` since `since` (unix
+    /// seconds), newest first, `limit` at most: what a bounce notice may
+    /// quote.
+    pub fn subjects_on_alias(
+        &self,
+        alias: &str,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT subject FROM message_log WHERE alias = ?1 AND sent_at >= ?2
+                 ORDER BY sent_at DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![alias, since, limit as i64], |row| row.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     /// Log rows in which the user appears, oldest first, with both user ids:
     /// the operator's legal disclosure (`anonrelay log --user`), never the
     /// user's own export, which names the partner by alias only.
