@@ -52,6 +52,16 @@ enum Recipient {
     Operator(&'static str),
 }
 
+impl Recipient {
+    /// What the per-alias message rate counts this recipient as.
+    fn rate_key(&self) -> String {
+        match self {
+            Recipient::Conversation(accepted) => accepted.route.alias.clone(),
+            Recipient::Operator(local_part) => (*local_part).to_owned(),
+        }
+    }
+}
+
 enum Step {
     Continue,
     Close,
@@ -404,7 +414,10 @@ impl<'a> Session<'a> {
             .client_failed_rcpts
             .exhausted(&self.client, Instant::now())
         {
-            return Reply::RATE_LIMITED;
+            // Slowed, not shut: a provider's IP shared with one guesser
+            // keeps delivering, and every answer, right guess or wrong,
+            // waits alike, so waiting tells a guesser nothing.
+            tokio::time::sleep(FAILED_RCPT_DELAY).await;
         }
         let reply = self.judge_rcpt(line).await;
         if matches!(reply, Reply::RELAY_DENIED | Reply::NO_SUCH_RECIPIENT) {
@@ -431,12 +444,11 @@ impl<'a> Session<'a> {
         let Some(transaction) = &self.transaction else {
             return Reply::NEED_MAIL;
         };
-        let rate_key = route.alias.clone();
         let accepted = match kind {
             RecipientKind::Alias => self.relay.accept(route, transaction.sender.as_deref()),
             RecipientKind::Bounce => self.relay.accept_bounce(route),
         };
-        self.take_recipient(rate_key, Recipient::Conversation(accepted))
+        self.take_recipient(Recipient::Conversation(accepted))
     }
 
     /// RCPT to postmaster@ or abuse@ (RFC 5321 4.5.1, RFC 2142): taken when
@@ -446,17 +458,20 @@ impl<'a> Session<'a> {
         if !self.relay.accepts_postmaster_mail() {
             return Reply::NO_SUCH_RECIPIENT;
         }
-        self.take_recipient(local_part.to_owned(), Recipient::Operator(local_part))
+        self.take_recipient(Recipient::Operator(local_part))
     }
 
     /// The common end of an accepted RCPT: the per-alias rate (bounce
     /// addresses share their alias's: they are visible to the recipient as
-    /// Return-Path), then the transaction's one recipient.
-    fn take_recipient(&mut self, rate_key: String, recipient: Recipient) -> Reply {
-        if !self
+    /// Return-Path), then the transaction's one recipient. The rate is only
+    /// looked at here; a message counts once it was accepted at the end of
+    /// DATA, so strangers' transactions (refused senders, RSET after RCPT)
+    /// cannot use up the partner's allowance.
+    fn take_recipient(&mut self, recipient: Recipient) -> Reply {
+        if self
             .limits
             .alias_messages
-            .try_take(&rate_key, Instant::now())
+            .exhausted(&recipient.rate_key(), Instant::now())
         {
             return Reply::RATE_LIMITED;
         }
@@ -584,6 +599,11 @@ impl<'a> Session<'a> {
                     }
                 };
                 drop(held);
+                if reply == Reply::DELIVERED {
+                    self.limits
+                        .alias_messages
+                        .record(&recipient.rate_key(), Instant::now());
+                }
                 reply
             }
         }
@@ -612,6 +632,10 @@ async fn closing<S: AsyncWrite + Unpin>(
     let _ = write_within(stream, &out, CLOSING_WRITE_LIMIT).await;
     Ok(SessionEnd::Closed)
 }
+
+/// How long every RCPT waits once its client had too many refused
+/// recipients (`smtp.limits.max_failed_rcpts_per_client_per_hour`).
+const FAILED_RCPT_DELAY: Duration = Duration::from_secs(5);
 
 /// A reply's write is never bounded below this (see `run`).
 const MIN_REPLY_WRITE: Duration = Duration::from_secs(30);
