@@ -137,6 +137,12 @@ pub struct LimitsConfig {
     /// Seconds we wait for the next command (RFC 5321 4.5.3.2 says 5 minutes).
     #[serde(default = "defaults::command_timeout_secs")]
     pub command_timeout_secs: u64,
+    /// Seconds a connection may sit without a transaction (before its
+    /// first MAIL, between transactions); then 421 and close. Sending MTAs
+    /// do not idle (Postfix keeps an unused connection 2 s), so an idle
+    /// connection is a slot held for nothing.
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
     /// Seconds we wait for each chunk of DATA (RFC 5321: 3 minutes).
     #[serde(default = "defaults::data_timeout_secs")]
     pub data_timeout_secs: u64,
@@ -160,7 +166,7 @@ pub struct LimitsConfig {
     #[serde(default = "defaults::max_messages_per_client_per_minute")]
     pub max_messages_per_client_per_minute: u32,
     /// Refused recipients per client address per hour before every RCPT
-    /// gets 450 4.7.1 (slows alias guessing).
+    /// is answered late (slows alias guessing).
     #[serde(default = "defaults::max_failed_rcpts_per_client_per_hour")]
     pub max_failed_rcpts_per_client_per_hour: u32,
     /// Messages accepted for one alias per hour; more: 450 4.7.1.
@@ -179,6 +185,7 @@ impl Default for LimitsConfig {
             max_connections: defaults::max_connections(),
             max_errors: defaults::max_errors(),
             command_timeout_secs: defaults::command_timeout_secs(),
+            idle_timeout_secs: defaults::idle_timeout_secs(),
             data_timeout_secs: defaults::data_timeout_secs(),
             session_timeout_secs: defaults::session_timeout_secs(),
             shutdown_grace_secs: defaults::shutdown_grace_secs(),
@@ -199,6 +206,9 @@ impl LimitsConfig {
     }
     pub fn data_timeout(&self) -> Duration {
         Duration::from_secs(self.data_timeout_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
     }
     pub fn session_timeout(&self) -> Duration {
         Duration::from_secs(self.session_timeout_secs)
@@ -285,6 +295,9 @@ mod defaults {
     }
     pub fn data_timeout_secs() -> u64 {
         180
+    }
+    pub fn idle_timeout_secs() -> u64 {
+        60
     }
     pub fn session_timeout_secs() -> u64 {
         1800
@@ -478,6 +491,7 @@ impl Config {
                 limits.command_timeout_secs,
             ),
             ("smtp.limits.data_timeout_secs", limits.data_timeout_secs),
+            ("smtp.limits.idle_timeout_secs", limits.idle_timeout_secs),
             (
                 "smtp.limits.session_timeout_secs",
                 limits.session_timeout_secs,

@@ -234,6 +234,7 @@ fn world() -> &'static World {
                 max_message_bytes: 64 * 1024,
                 max_errors: 10_000,
                 command_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(5),
                 data_timeout: Duration::from_secs(5),
                 session_timeout: Duration::from_secs(60),
                 max_header_bytes: 16 * 1024,

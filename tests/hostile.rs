@@ -643,3 +643,43 @@ fn require_python_ssl() {
         "Python's ssl module is missing: `apt-get install python3`"
     );
 }
+
+#[test]
+fn an_idle_connection_is_closed_sooner_than_one_inside_a_transaction() {
+    let (daemon, _conv) = setup("idle_timeout_secs = 2\ncommand_timeout_secs = 300");
+    let mut idle = Client::connect(&daemon);
+    idle.command("EHLO c.example");
+    let mut busy = Client::connect(&daemon);
+    busy.command("EHLO c.example");
+    assert!(busy
+        .command(&format!("MAIL FROM:<{BOB}>"))
+        .starts_with("250"));
+    let started = Instant::now();
+    assert!(
+        idle.reply().starts_with("421 4.4.2"),
+        "the idle one is closed"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    // The one inside a transaction has the full command timeout.
+    assert!(busy.command("NOOP").starts_with("250"));
+}
+
+#[test]
+fn commands_that_send_nothing_have_a_budget_between_messages() {
+    let (daemon, conv) = setup("max_errors = 1000");
+    let mut client = Client::connect(&daemon);
+    client.command("EHLO c.example");
+    for _ in 0..20 {
+        assert!(client.command("NOOP").starts_with("250"));
+    }
+    // A message resets the budget, as Postfix's RSET before each reuse needs.
+    client.start_transaction(&conv.alias_a);
+    client.send(b"Subject: x\r\n\r\nhi\r\n.\r\n");
+    assert!(client.reply().starts_with("250"));
+    for _ in 0..20 {
+        assert!(client.command("RSET").starts_with("250"));
+    }
+    assert!(client.command("NOOP").starts_with("421 4.7.0"));
+    assert_eq!(client.reply(), "EOF");
+}

@@ -184,7 +184,8 @@ fn five_thousand_idle_connections_fit_in_64_mib() {
     const IDLE: usize = 5000;
     let mut options = DaemonOptions::outbox();
     options.extra_smtp = format!(
-        "[smtp.limits]\nmax_connections = {}\nmax_connections_per_client = {}",
+        "[smtp.limits]\nmax_connections = {}\nmax_connections_per_client = {}\n\
+         idle_timeout_secs = 600",
         IDLE + 10,
         IDLE + 10
     );

@@ -35,6 +35,20 @@ impl From<IpAddr> for ClientKey {
     }
 }
 
+/// The /48 of an IPv6 client (a site's usual allocation), None for IPv4:
+/// a client with many /64s must not buy a connection allowance per /64.
+fn site_of(ip: IpAddr) -> Option<Ipv6Addr> {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            Some(Ipv6Addr::from(u128::from(v6) & !((1u128 << 80) - 1)))
+        }
+        _ => None,
+    }
+}
+
+/// Connections one IPv6 /48 may hold, in per-client allowances.
+const CONNECTIONS_PER_SITE_IN_CLIENTS: u32 = 4;
+
 /// Fixed-window counters per key. Entries whose window has passed are
 /// dropped on the next sweep, so the map only holds recent clients.
 pub struct WindowCounter<K> {
@@ -221,6 +235,9 @@ impl Drop for Reservation {
 pub struct Limits {
     pub per_client_connections: u32,
     connections: Mutex<HashMap<ClientKey, u32>>,
+    /// Connections per IPv6 /48, under the same lock order (connections
+    /// first).
+    sites: Mutex<HashMap<Ipv6Addr, u32>>,
     pub client_messages: WindowCounter<ClientKey>,
     pub client_failed_rcpts: WindowCounter<ClientKey>,
     pub alias_messages: WindowCounter<String>,
@@ -232,6 +249,7 @@ impl Limits {
         Arc::new(Self {
             per_client_connections: config.max_connections_per_client,
             connections: Mutex::new(HashMap::new()),
+            sites: Mutex::new(HashMap::new()),
             client_messages: WindowCounter::new(
                 Duration::from_secs(60),
                 config.max_messages_per_client_per_minute,
@@ -251,15 +269,30 @@ impl Limits {
     /// Admits one more connection from `client`, or None over the limit.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<ConnectionSlot> {
         let key = ClientKey::from(client);
+        let site = site_of(client);
         let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        let count = connections.entry(key).or_insert(0);
-        if *count >= self.per_client_connections {
+        if connections.get(&key).copied().unwrap_or(0) >= self.per_client_connections {
             return None;
         }
-        *count += 1;
+        if let Some(site) = site {
+            let per_site = self
+                .per_client_connections
+                .saturating_mul(CONNECTIONS_PER_SITE_IN_CLIENTS);
+            let mut sites = self.sites.lock().unwrap_or_else(|p| p.into_inner());
+            let count = sites.entry(site).or_insert(0);
+            if *count >= per_site {
+                if *count == 0 {
+                    sites.remove(&site);
+                }
+                return None;
+            }
+            *count += 1;
+        }
+        *connections.entry(key).or_insert(0) += 1;
         Some(ConnectionSlot {
             limits: Arc::clone(self),
             client: key,
+            site,
         })
     }
 }
@@ -268,6 +301,7 @@ impl Limits {
 pub struct ConnectionSlot {
     limits: Arc<Limits>,
     pub client: ClientKey,
+    site: Option<Ipv6Addr>,
 }
 
 impl Drop for ConnectionSlot {
@@ -281,6 +315,15 @@ impl Drop for ConnectionSlot {
             *count -= 1;
             if *count == 0 {
                 connections.remove(&self.client);
+            }
+        }
+        if let Some(site) = self.site {
+            let mut sites = self.limits.sites.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = sites.get_mut(&site) {
+                *count -= 1;
+                if *count == 0 {
+                    sites.remove(&site);
+                }
             }
         }
     }
@@ -366,6 +409,37 @@ mod tests {
         });
         let _held = limits.admit("2001:db8::1".parse().unwrap()).unwrap();
         assert!(limits.admit("2001:db8::2".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn an_ipv6_site_gets_four_clients_worth_of_connections() {
+        let limits = Limits::from_config(&LimitsConfig {
+            max_connections_per_client: 2,
+            ..LimitsConfig::default()
+        });
+        let admit = |ip: &str| limits.admit(ip.parse().unwrap());
+        // Eight /64s of one /48: two connections each would be sixteen.
+        let mut held = Vec::new();
+        for net in 0..8 {
+            for host in 1..=2 {
+                if let Some(slot) = admit(&format!("2001:db8:7:{net}::{host}")) {
+                    held.push(slot);
+                }
+            }
+        }
+        assert_eq!(held.len(), 8, "four clients' worth for the /48");
+        assert!(
+            admit("2001:db8:8::1").is_some(),
+            "another /48 is another site"
+        );
+        assert!(admit("192.0.2.1").is_some());
+        held.pop();
+        assert!(
+            admit("2001:db8:7:9::1").is_some(),
+            "a freed slot is usable again"
+        );
+        drop(held);
+        assert!(limits.sites.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -133,6 +133,10 @@ impl Reply {
     pub const OVER_BUDGET: Reply =
         Reply::new(452, "4.3.1 Insufficient system resources, try again later");
     pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0 Too many errors, closing connection");
+    pub const TOO_MANY_IDLE_COMMANDS: Reply = Reply::new(
+        421,
+        "4.7.0 Too many commands without a message, closing connection",
+    );
     pub const TIMEOUT: Reply = Reply::new(421, "4.4.2 Timeout, closing connection");
     pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2 Service shutting down");
     pub const LINE_TOO_LONG: Reply = Reply::new(500, "5.5.2 Line too long");

@@ -88,6 +88,9 @@ pub struct Session<'a> {
     transaction: Option<Transaction>,
     phase: Phase,
     errors: u32,
+    /// NOOP, RSET, VRFY and HELP since the last message: they keep a
+    /// connection open without sending anything.
+    idle_commands: u32,
     out: Vec<u8>,
 }
 
@@ -120,6 +123,7 @@ impl<'a> Session<'a> {
             transaction: None,
             phase: Phase::Command,
             errors: 0,
+            idle_commands: 0,
             out: Vec::with_capacity(512),
         }
     }
@@ -179,6 +183,10 @@ impl<'a> Session<'a> {
             }
             let timeout = if receiving_data {
                 self.settings.data_timeout
+            } else if self.transaction.is_none() {
+                self.settings
+                    .idle_timeout
+                    .min(self.settings.command_timeout)
             } else {
                 self.settings.command_timeout
             };
@@ -314,17 +322,33 @@ impl<'a> Session<'a> {
                 self.reply_step(reply)
             }
             Ok(Request::Data) => self.data(),
+            Ok(
+                Request::Rset | Request::Noop { .. } | Request::Vrfy { .. } | Request::Help { .. },
+            ) if self.idle_commands >= MAX_IDLE_COMMANDS => {
+                Reply::TOO_MANY_IDLE_COMMANDS.write_to(&mut self.out);
+                Step::Close
+            }
             Ok(Request::Rset) => {
+                self.idle_commands += 1;
                 self.transaction = None;
                 self.reply_step(Reply::OK)
             }
-            Ok(Request::Noop { .. }) => self.reply_step(Reply::OK),
+            Ok(Request::Noop { .. }) => {
+                self.idle_commands += 1;
+                self.reply_step(Reply::OK)
+            }
             Ok(Request::Quit) => {
                 Reply::BYE.write_to(&mut self.out);
                 Step::Close
             }
-            Ok(Request::Vrfy { .. }) => self.reply_step(Reply::CANNOT_VRFY),
-            Ok(Request::Help { .. }) => self.reply_step(Reply::HELP),
+            Ok(Request::Vrfy { .. }) => {
+                self.idle_commands += 1;
+                self.reply_step(Reply::CANNOT_VRFY)
+            }
+            Ok(Request::Help { .. }) => {
+                self.idle_commands += 1;
+                self.reply_step(Reply::HELP)
+            }
             Ok(Request::StartTls) => self.starttls(),
             Ok(
                 Request::Lhlo { .. }
@@ -599,6 +623,7 @@ impl<'a> Session<'a> {
                     }
                 };
                 drop(held);
+                self.idle_commands = 0;
                 if reply == Reply::DELIVERED {
                     self.limits
                         .alias_messages
@@ -632,6 +657,10 @@ async fn closing<S: AsyncWrite + Unpin>(
     let _ = write_within(stream, &out, CLOSING_WRITE_LIMIT).await;
     Ok(SessionEnd::Closed)
 }
+
+/// NOOP, RSET, VRFY and HELP a connection may send between two messages
+/// (Postfix sends one RSET before reusing a connection); more: 421.
+const MAX_IDLE_COMMANDS: u32 = 20;
 
 /// How long every RCPT waits once its client had too many refused
 /// recipients (`smtp.limits.max_failed_rcpts_per_client_per_hour`).
