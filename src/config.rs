@@ -95,6 +95,10 @@ pub struct HookConfig {
     /// Largest request body accepted; larger ones get 413.
     #[serde(default = "defaults::hook_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Connections the hook serves at once; more wait in the listen queue.
+    /// Its descriptors come out of the same allowance as SMTP's.
+    #[serde(default = "defaults::hook_max_connections")]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +299,9 @@ mod defaults {
     }
     pub fn data_timeout_secs() -> u64 {
         180
+    }
+    pub fn hook_max_connections() -> usize {
+        64
     }
     pub fn idle_timeout_secs() -> u64 {
         60

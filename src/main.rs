@@ -209,8 +209,45 @@ fn dkim_keygen(
     Ok(())
 }
 
+/// Descriptors kept back for everything but client connections: the
+/// database and its WAL, the upstream pool, DNS, the journal.
+const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// Warns when the open-file limit cannot hold every SMTP and hook
+/// connection the config allows plus a reserve: past it, accepts fail with
+/// EMFILE (both listeners back off and go on, but clients wait).
+fn warn_if_descriptors_are_short(config: &Config) {
+    let needed = config.smtp.limits.max_connections as u64
+        + config
+            .hook
+            .as_ref()
+            .map_or(0, |hook| hook.max_connections as u64)
+        + config.upstream.pool_size as u64
+        + DESCRIPTOR_RESERVE;
+    let Some(limit) = open_file_limit() else {
+        return;
+    };
+    if limit < needed {
+        tracing::warn!(
+            limit,
+            needed,
+            "the open-file limit is below smtp.limits.max_connections + hook.max_connections + the upstream pool + 64; raise LimitNOFILE (the unit sets 65536) or lower max_connections"
+        );
+    }
+}
+
+/// The soft RLIMIT_NOFILE, from /proc (Linux); None elsewhere or unlimited.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     smtp::install_crypto_provider();
+    warn_if_descriptors_are_short(&config);
     let tls = match (&config.smtp.tls_cert, &config.smtp.tls_key) {
         (Some(cert), Some(key)) => Some(smtp::load_tls(cert, key)?),
         _ => None,
@@ -275,9 +312,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let app = hook::router(Arc::clone(&relay), token, hook_config);
             let mut stop = stop_rx.clone();
             tracing::info!(listen = %hook_config.listen, "hook ready");
-            Some(tokio::spawn(hook::serve(hook_listener, app, async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })))
+            Some(tokio::spawn(hook::serve(
+                hook_listener,
+                app,
+                hook_config.max_connections,
+                async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                },
+            )))
         }
         None => {
             tracing::info!("no [hook] section: HTTP hook disabled");

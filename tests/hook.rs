@@ -433,3 +433,98 @@ fn refuses_to_start_with_a_bad_token_file() {
     assert!(!out.status.success(), "started without its token file");
     assert!(String::from_utf8_lossy(&out.stderr).contains("hook.token_file"));
 }
+
+/// Descriptors the process holds now (Linux).
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn idle_hook_clients_cannot_hold_the_daemons_descriptors() {
+    let base = tempfile::tempdir().unwrap();
+    let mut options = DaemonOptions::outbox();
+    let hook = Hook::configure(base.path(), &mut options);
+    options.extra_sections += "max_connections = 8\n";
+    let daemon = Daemon::start(options);
+    let pid = daemon.guard.as_ref().unwrap().child.id();
+    let before = open_descriptors(pid);
+    // 24 connections that never send a byte: three hook's worth.
+    let silent: Vec<std::net::TcpStream> = (0..24)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hook.port)).expect("connect"))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let held = open_descriptors(pid);
+    assert!(
+        held <= before + 8 + 4,
+        "the hook holds {} descriptors more than before ({before} → {held})",
+        held - before
+    );
+    // SMTP is served meanwhile.
+    let mut smtp = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    smtp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut greeting = [0u8; 3];
+    std::io::Read::read_exact(&mut smtp, &mut greeting).unwrap();
+    assert_eq!(&greeting, b"220");
+    // Silent clients are closed after the header-read timeout (10 s), so a
+    // real request queued behind them (three rounds) is answered.
+    let started = std::time::Instant::now();
+    let (status, health) = hook.authed("GET", "/healthz", None);
+    assert_eq!(status, 200, "{health}");
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(45),
+        "answered after {waited:?}"
+    );
+    let mut first = &silent[0];
+    first
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let closed = std::io::Read::read(&mut first, &mut byte);
+    assert!(
+        matches!(closed, Ok(0)) || closed.is_err(),
+        "a silent client is closed: {closed:?}"
+    );
+}
+
+#[test]
+fn with_few_descriptors_the_hook_cannot_starve_smtp() {
+    let base = tempfile::tempdir().unwrap();
+    let mut options = DaemonOptions::outbox();
+    let hook = Hook::configure(base.path(), &mut options);
+    let daemon = Daemon::start(options);
+    let pid = daemon.guard.as_ref().unwrap().child.id();
+    // The red team's machine: 256 descriptors for the whole daemon.
+    let out = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=256:256"])
+        .output()
+        .expect("run prlimit (Debian: util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 180 idle hook connections (the listen queue holds 128 more than the
+    // hook serves; connects past that wait for SYN retries): the hook serves 64 at a time, the rest wait in the
+    // kernel's queue and hold none of the daemon's descriptors.
+    let _idle: Vec<std::net::TcpStream> = (0..180)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hook.port)).expect("connect"))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        open_descriptors(pid) < 200,
+        "{} descriptors",
+        open_descriptors(pid)
+    );
+    for _ in 0..20 {
+        let mut smtp = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+        smtp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut greeting = [0u8; 3];
+        std::io::Read::read_exact(&mut smtp, &mut greeting).expect("a greeting");
+        assert_eq!(&greeting, b"220");
+    }
+}

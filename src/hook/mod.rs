@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -15,7 +16,11 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 pub use error::ApiError;
 
@@ -165,13 +170,63 @@ async fn authenticate(
     Ok(next.run(request).await)
 }
 
-/// Serves the hook until `shutdown` resolves.
+/// How long a client may take to send a request's header block; then the
+/// connection is closed (a slow or silent client holds no slot).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed accept (EMFILE and friends): wait, do not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
+/// At shutdown, how long requests in progress may take to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves the hook until `shutdown` resolves: at most `max_connections`
+/// at once (the rest wait in the kernel's listen queue), each with
+/// [`HEADER_READ_TIMEOUT`] for every request header, so idle or slow
+/// clients cannot hold the daemon's descriptors.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "hook: accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client gone mid-request is its own business.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("hook: requests still in progress at shutdown were cut off");
+    }
+    Ok(())
 }

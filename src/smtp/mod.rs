@@ -143,9 +143,10 @@ impl Server {
             let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
-                    // EMFILE and friends: back off instead of spinning.
+                    // EMFILE and friends: back off instead of spinning
+                    // (sessions ending give descriptors back meanwhile).
                     tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             };
