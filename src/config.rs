@@ -150,6 +150,11 @@ pub struct LimitsConfig {
     /// Seconds we wait for each chunk of DATA (RFC 5321: 3 minutes).
     #[serde(default = "defaults::data_timeout_secs")]
     pub data_timeout_secs: u64,
+    /// Seconds a whole DATA phase may take (each chunk also within
+    /// data_timeout_secs); then 421 and close. A message being received
+    /// holds its share of the buffer budget, so a trickle must not last.
+    #[serde(default = "defaults::max_data_secs")]
+    pub max_data_secs: u64,
     /// Upper bound on a whole session, so a trickling client cannot hold a slot forever.
     #[serde(default = "defaults::session_timeout_secs")]
     pub session_timeout_secs: u64,
@@ -190,6 +195,7 @@ impl Default for LimitsConfig {
             max_errors: defaults::max_errors(),
             command_timeout_secs: defaults::command_timeout_secs(),
             idle_timeout_secs: defaults::idle_timeout_secs(),
+            max_data_secs: defaults::max_data_secs(),
             data_timeout_secs: defaults::data_timeout_secs(),
             session_timeout_secs: defaults::session_timeout_secs(),
             shutdown_grace_secs: defaults::shutdown_grace_secs(),
@@ -201,6 +207,17 @@ impl Default for LimitsConfig {
             max_messages_per_alias_per_hour: defaults::max_messages_per_alias_per_hour(),
             max_buffered_bytes: defaults::max_buffered_bytes(),
         }
+    }
+}
+
+impl SmtpConfig {
+    /// What one message at the size limit holds of the buffer budget while
+    /// it is forwarded: the message, the rewrite's working copies and its
+    /// output (rewrite::memory_needed), plus a budget step.
+    pub fn held_per_message(&self) -> usize {
+        self.max_message_bytes
+            .saturating_add(crate::rewrite::memory_needed(self.max_message_bytes))
+            .saturating_add(64 * 1024)
     }
 }
 
@@ -305,6 +322,10 @@ mod defaults {
     }
     pub fn idle_timeout_secs() -> u64 {
         60
+    }
+    /// 25 MiB at 45 KB/s.
+    pub fn max_data_secs() -> u64 {
+        600
     }
     pub fn session_timeout_secs() -> u64 {
         1800
@@ -479,14 +500,7 @@ impl Config {
                 "must be at least 1024",
             ));
         }
-        // The received message, the rewrite's working copies and its output
-        // (rewrite::memory_needed), plus a budget step.
-        let held_while_forwarding = self
-            .smtp
-            .max_message_bytes
-            .saturating_add(crate::rewrite::memory_needed(self.smtp.max_message_bytes))
-            .saturating_add(64 * 1024);
-        if limits.max_buffered_bytes < held_while_forwarding {
+        if limits.max_buffered_bytes < self.smtp.held_per_message() {
             return Err(invalid(
                 "smtp.limits.max_buffered_bytes",
                 "must be at least 5.375 × smtp.max_message_bytes + 410 KiB (the message, the rewrite's working copies and its output), or a message at the size limit could never be forwarded",
@@ -499,6 +513,7 @@ impl Config {
             ),
             ("smtp.limits.data_timeout_secs", limits.data_timeout_secs),
             ("smtp.limits.idle_timeout_secs", limits.idle_timeout_secs),
+            ("smtp.limits.max_data_secs", limits.max_data_secs),
             (
                 "smtp.limits.session_timeout_secs",
                 limits.session_timeout_secs,

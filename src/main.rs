@@ -334,7 +334,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         relay,
         settings: Arc::new(SessionSettings::from_config(&config.smtp, tls_available)),
         tls,
-        limits: smtp::limits::Limits::from_config(&config.smtp.limits),
+        limits: smtp::limits::Limits::from_config(
+            &config.smtp.limits,
+            config.smtp.held_per_message(),
+        ),
         max_connections: config.smtp.limits.max_connections,
         shutdown_grace: std::time::Duration::from_secs(config.smtp.limits.shutdown_grace_secs),
     };

@@ -683,3 +683,108 @@ fn commands_that_send_nothing_have_a_budget_between_messages() {
     assert!(client.command("NOOP").starts_with("421 4.7.0"));
     assert_eq!(client.reply(), "EOF");
 }
+
+/// Python: `holders` connections from each of `ips` stream `bytes` of DATA
+/// to `alias` and hold (no final dot); then one message from the partner,
+/// from its own address; prints the partner's reply to its final dot.
+const STRANGERS_THEN_PARTNER: &str = r#"
+import socket, sys, time
+port, alias, partner = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ips, holders, size = sys.argv[4].split(","), int(sys.argv[5]), int(sys.argv[6])
+def dialog(src):
+    s = socket.create_connection(("127.0.0.1", port), source_address=(src, 0), timeout=60)
+    f = s.makefile("rb")
+    def reply():
+        while True:
+            line = f.readline()
+            if len(line) < 4 or line[3:4] != b"-":
+                return line.decode()
+    reply()
+    for cmd in ["EHLO x.example", "MAIL FROM:<stranger@elsewhere.example>",
+                "RCPT TO:<%s>" % alias, "DATA"]:
+        s.sendall(cmd.encode() + b"\r\n"); reply()
+    return s, reply
+held = []
+for ip in ips:
+    for _ in range(holders):
+        s, _ = dialog(ip)
+        s.sendall(b"Subject: slow\r\n\r\n" + b"x" * 998 + b"\r\n")
+        held.append(s)
+chunk = (b"y" * 998 + b"\r\n") * 64
+for _ in range(size // len(chunk) + 1):
+    for s in held:
+        s.sendall(chunk)
+time.sleep(0.5)
+s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.9", 0), timeout=60)
+f = s.makefile("rb")
+def reply():
+    while True:
+        line = f.readline()
+        if len(line) < 4 or line[3:4] != b"-":
+            return line.decode().strip()
+reply()
+for cmd in ["EHLO partner.example", "MAIL FROM:<%s>" % partner, "RCPT TO:<%s>" % alias, "DATA"]:
+    s.sendall(cmd.encode() + b"\r\n"); reply()
+s.sendall(b"Subject: from the partner\r\n\r\nhello\r\n.\r\n")
+print(reply(), flush=True)
+"#;
+
+#[test]
+fn strangers_cannot_hold_the_buffer_budget_the_partner_needs() {
+    // 4 MiB in all; a client's share is a quarter (1 MiB), or what one
+    // message at the 64 KiB limit needs if that is more.
+    let mut options = DaemonOptions::outbox();
+    options.max_message_bytes = 64 * 1024;
+    options.extra_smtp = "[smtp.limits]\nmax_buffered_bytes = 4194304\n\
+                          max_connections_per_client = 50\nmax_errors = 100"
+        .into();
+    let daemon = Daemon::start(options);
+    let conv = daemon.conversation(("alice", "alice@a-mail.example"), ("bob", BOB));
+    // Two addresses, 40 connections each, 62 KiB each: 2.5 MiB per
+    // address if nothing stopped them, all of the 4 MiB in all.
+    let out = std::process::Command::new("python3")
+        .args(["-c", STRANGERS_THEN_PARTNER])
+        .arg(daemon.port.to_string())
+        .arg(&conv.alias_a)
+        .arg(BOB)
+        .arg("127.0.0.2,127.0.0.3")
+        .arg("40")
+        .arg((62 * 1024).to_string())
+        .output()
+        .expect("run python3");
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.starts_with("250"),
+        "the partner's message: {reply}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_trickled_message_has_a_deadline_for_the_whole_data_phase() {
+    let (daemon, conv) = setup("max_data_secs = 2\ndata_timeout_secs = 180");
+    let mut client = Client::connect(&daemon);
+    client.start_transaction(&conv.alias_a);
+    client.send(b"Subject: slow\r\n\r\n");
+    let started = Instant::now();
+    // A line every half second: each chunk well within data_timeout_secs.
+    let mut reply = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        if client.stream.write_all(b"x\r\n").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        client
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        let mut chunk = [0u8; 256];
+        if let Ok(n) = client.stream.read(&mut chunk) {
+            reply = String::from_utf8_lossy(&chunk[..n]).into_owned();
+            break;
+        }
+    }
+    assert!(reply.starts_with("421 4.4.2"), "{reply:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "closed after {took:?}");
+}

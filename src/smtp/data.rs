@@ -51,6 +51,8 @@ pub struct DataReader {
     body: Vec<u8>,
     /// This message's share of the daemon-wide buffer budget.
     reservation: Reservation,
+    /// When DATA began: the whole phase has a deadline.
+    started: std::time::Instant,
 }
 
 impl DataReader {
@@ -65,7 +67,13 @@ impl DataReader {
             limit,
             body: Vec::new(),
             reservation,
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// When the DATA phase began.
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 
     /// Bytes received so far (on the wire, before un-stuffing).

@@ -183,8 +183,10 @@ impl MemoryBudget {
 }
 
 /// One session's share of the budget; grows in steps, returned on drop.
+/// It draws on the daemon-wide budget and on its client's share of it.
 pub struct Reservation {
     budget: Arc<MemoryBudget>,
+    client: Option<Arc<MemoryBudget>>,
     held: usize,
 }
 
@@ -193,19 +195,41 @@ const RESERVE_STEP: usize = 64 * 1024;
 
 impl Reservation {
     pub fn new(budget: Arc<MemoryBudget>) -> Self {
-        Self { budget, held: 0 }
+        Self {
+            budget,
+            client: None,
+            held: 0,
+        }
     }
 
-    /// Makes sure `total` bytes are covered; false if the budget is spent.
+    /// A reservation that also counts against its client's share.
+    pub fn for_client(budget: Arc<MemoryBudget>, client: Arc<MemoryBudget>) -> Self {
+        Self {
+            budget,
+            client: Some(client),
+            held: 0,
+        }
+    }
+
+    /// Makes sure `total` bytes are covered; false if the budget (or the
+    /// client's share of it) is spent.
     pub fn cover(&mut self, total: usize) -> bool {
         if total <= self.held {
             return true;
         }
         let wanted = (total - self.held).div_ceil(RESERVE_STEP) * RESERVE_STEP;
+        if let Some(client) = &self.client {
+            if !client.try_reserve(wanted) {
+                return false;
+            }
+        }
         if self.budget.try_reserve(wanted) {
             self.held += wanted;
             true
         } else {
+            if let Some(client) = &self.client {
+                client.used.fetch_sub(wanted, Ordering::AcqRel);
+            }
             false
         }
     }
@@ -217,19 +241,32 @@ impl Reservation {
     pub fn shrink_to(&mut self, total: usize) {
         let keep = total.div_ceil(RESERVE_STEP) * RESERVE_STEP;
         if keep < self.held {
-            self.budget
-                .used
-                .fetch_sub(self.held - keep, Ordering::AcqRel);
+            self.give_back(self.held - keep);
             self.held = keep;
+        }
+    }
+}
+
+impl Reservation {
+    fn give_back(&self, bytes: usize) {
+        self.budget.used.fetch_sub(bytes, Ordering::AcqRel);
+        if let Some(client) = &self.client {
+            client.used.fetch_sub(bytes, Ordering::AcqRel);
         }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.held, Ordering::AcqRel);
+        self.give_back(self.held);
     }
 }
+
+/// The share of the buffer budget one client (IPv4 address or IPv6 /64)
+/// may hold at once: a quarter of it, but never less than one message at
+/// the size limit needs. Strangers streaming slow messages from a few
+/// addresses cannot hold the memory the partner's message needs.
+pub const CLIENT_SHARE_DIVISOR: usize = 4;
 
 /// All cross-session limits of one listener.
 pub struct Limits {
@@ -242,10 +279,15 @@ pub struct Limits {
     pub client_failed_rcpts: WindowCounter<ClientKey>,
     pub alias_messages: WindowCounter<String>,
     pub memory: Arc<MemoryBudget>,
+    /// Each client's share of `memory`, while it holds any.
+    client_memory: Mutex<HashMap<ClientKey, std::sync::Weak<MemoryBudget>>>,
+    client_share: usize,
 }
 
 impl Limits {
-    pub fn from_config(config: &LimitsConfig) -> Arc<Self> {
+    /// `one_message`: what one message at the size limit holds while it is
+    /// forwarded (a client's share is never less).
+    pub fn from_config(config: &LimitsConfig, one_message: usize) -> Arc<Self> {
         Arc::new(Self {
             per_client_connections: config.max_connections_per_client,
             connections: Mutex::new(HashMap::new()),
@@ -263,7 +305,29 @@ impl Limits {
                 config.max_messages_per_alias_per_hour,
             ),
             memory: MemoryBudget::new(config.max_buffered_bytes),
+            client_memory: Mutex::new(HashMap::new()),
+            client_share: (config.max_buffered_bytes / CLIENT_SHARE_DIVISOR)
+                .max(one_message.min(config.max_buffered_bytes)),
         })
+    }
+
+    /// A new reservation for a message from `client`: against the budget
+    /// and the client's share of it.
+    pub fn reserve_for(&self, client: ClientKey) -> Reservation {
+        let mut shares = self.client_memory.lock().unwrap_or_else(|p| p.into_inner());
+        let share = match shares.get(&client).and_then(std::sync::Weak::upgrade) {
+            Some(share) => share,
+            None => {
+                // Shares nobody holds any more go before a new one comes.
+                if shares.len() >= 1024 {
+                    shares.retain(|_, share| share.strong_count() > 0);
+                }
+                let share = MemoryBudget::new(self.client_share);
+                shares.insert(client, Arc::downgrade(&share));
+                share
+            }
+        };
+        Reservation::for_client(Arc::clone(&self.memory), share)
     }
 
     /// Admits one more connection from `client`, or None over the limit.
@@ -403,20 +467,26 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
         assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
-        let limits = Limits::from_config(&LimitsConfig {
-            max_connections_per_client: 1,
-            ..LimitsConfig::default()
-        });
+        let limits = Limits::from_config(
+            &LimitsConfig {
+                max_connections_per_client: 1,
+                ..LimitsConfig::default()
+            },
+            0,
+        );
         let _held = limits.admit("2001:db8::1".parse().unwrap()).unwrap();
         assert!(limits.admit("2001:db8::2".parse().unwrap()).is_none());
     }
 
     #[test]
     fn an_ipv6_site_gets_four_clients_worth_of_connections() {
-        let limits = Limits::from_config(&LimitsConfig {
-            max_connections_per_client: 2,
-            ..LimitsConfig::default()
-        });
+        let limits = Limits::from_config(
+            &LimitsConfig {
+                max_connections_per_client: 2,
+                ..LimitsConfig::default()
+            },
+            0,
+        );
         let admit = |ip: &str| limits.admit(ip.parse().unwrap());
         // Eight /64s of one /48: two connections each would be sixteen.
         let mut held = Vec::new();
@@ -474,10 +544,13 @@ mod tests {
 
     #[test]
     fn connection_slots_count_per_client() {
-        let limits = Limits::from_config(&LimitsConfig {
-            max_connections_per_client: 2,
-            ..LimitsConfig::default()
-        });
+        let limits = Limits::from_config(
+            &LimitsConfig {
+                max_connections_per_client: 2,
+                ..LimitsConfig::default()
+            },
+            0,
+        );
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let one = limits.admit(ip).unwrap();
         let _two = limits.admit(ip).unwrap();

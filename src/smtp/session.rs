@@ -181,8 +181,15 @@ impl<'a> Session<'a> {
             if *self.shutdown.borrow() && !receiving_data {
                 return closing(stream, Reply::SHUTTING_DOWN).await;
             }
-            let timeout = if receiving_data {
-                self.settings.data_timeout
+            let timeout = if let Phase::Data(reader) = &self.phase {
+                // Each chunk within data_timeout, the whole message within
+                // max_data_secs: a trickle cannot hold its buffer for the
+                // session's 30 minutes.
+                self.settings.data_timeout.min(
+                    self.settings
+                        .max_data_time
+                        .saturating_sub(reader.started().elapsed()),
+                )
             } else if self.transaction.is_none() {
                 self.settings
                     .idle_timeout
@@ -558,7 +565,7 @@ impl<'a> Session<'a> {
                 recipient: None, ..
             }) => self.reply_step(Reply::NEED_RCPT),
             Some(_) => {
-                let reservation = Reservation::new(self.limits.memory.clone());
+                let reservation = self.limits.reserve_for(self.client);
                 self.phase = Phase::Data(DataReader::new(
                     self.settings.max_message_bytes,
                     reservation,
