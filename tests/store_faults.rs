@@ -69,6 +69,15 @@ impl Setup {
         self.hook.authed("GET", "/healthz", None)
     }
 
+    fn assert_store_failing(&self) {
+        let (status, health) = self.health();
+        assert_eq!(
+            (status, health["store"].as_str()),
+            (503, Some("failing")),
+            "{health}"
+        );
+    }
+
     fn store_failures(&self, operation: &str) -> u64 {
         let (status, text) = self
             .hook
@@ -105,12 +114,7 @@ fn a_store_locked_by_another_process_defers_mail_and_forwards_nothing() {
     let waited = started.elapsed();
     // Within the row's wait (10 s) and far within any sender's patience.
     assert!(waited < Duration::from_secs(20), "451 after {waited:?}");
-    let (status, health) = setup.health();
-    assert_eq!(
-        (status, health["store"].as_str()),
-        (503, Some("failing")),
-        "{health}"
-    );
+    setup.assert_store_failing();
     assert!(setup.store_failures("reserve_row") >= 1);
     let (_, metrics) = setup
         .hook
@@ -152,12 +156,7 @@ fn a_full_file_system_defers_mail_and_forwards_nothing() {
     let _unmount = Unmount(state.clone());
     fill(&state.join("filler"));
     assert_eq!(setup.send("on a full disk"), "451");
-    let (status, health) = setup.health();
-    assert_eq!(
-        (status, health["store"].as_str()),
-        (503, Some("failing")),
-        "{health}"
-    );
+    setup.assert_store_failing();
     assert!(setup.store_failures("reserve_row") >= 1);
     assert!(
         setup.sink.dumps().is_empty(),

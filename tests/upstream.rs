@@ -75,19 +75,7 @@ fn implicit_tls_with_the_password_from_the_environment() {
 #[test]
 fn an_upstream_that_stops_answering_gives_451_and_logs_nothing() {
     let base = tempfile::tempdir().unwrap();
-    let mut sink = Sink::start(base.path(), &[]);
-    let mut daemon = Daemon::configure(DaemonOptions::upstream(&format!(
-        "smtp://127.0.0.1:{}",
-        sink.port
-    )));
-    let config = std::fs::read_to_string(&daemon.config).unwrap();
-    assert!(config.contains("timeout_secs = 10"));
-    std::fs::write(
-        &daemon.config,
-        config.replace("timeout_secs = 10", "timeout_secs = 2"),
-    )
-    .unwrap();
-    daemon.spawn();
+    let (mut sink, daemon) = with_slow_sink(base.path(), &[], 2);
     let conv = daemon.conversation(ALICE, BOB);
     // Replace the sink with a server that accepts and never says a word.
     sink.stop();
@@ -113,7 +101,8 @@ fn an_upstream_that_stops_answering_gives_451_and_logs_nothing() {
     drop(holder);
 }
 
-/// A daemon whose upstream is smtp-sink with `faults`, `timeout_secs` set.
+/// A daemon whose upstream is smtp-sink with `faults`, `timeout_secs` set
+/// (the test config's 10 replaced).
 fn with_slow_sink(base: &std::path::Path, faults: &[&str], timeout_secs: u32) -> (Sink, Daemon) {
     let sink = Sink::start(base, faults);
     let mut daemon = Daemon::configure(DaemonOptions::upstream(&format!(

@@ -170,14 +170,7 @@ fn deleting_a_user_blanks_their_aliases_in_the_log() {
 
 #[test]
 fn log_rows_hold_the_five_fields() {
-    let (_dir, store) = temp_store();
-    store
-        .create_conversation(
-            &person("a", "alice@a.example"),
-            &person("b", "bob@b.example"),
-            1,
-        )
-        .unwrap();
+    let (_dir, store) = store_of_a_and_b();
     let entry = LogEntry {
         sent_at: 42,
         sender_id: Some("b".into()),
@@ -261,14 +254,7 @@ fn a_database_from_before_numbered_steps_is_migrated() {
 
 #[test]
 fn group_commit_writes_every_row_and_reports_each() {
-    let (_dir, store) = temp_store();
-    store
-        .create_conversation(
-            &person("a", "alice@a.example"),
-            &person("b", "bob@b.example"),
-            1,
-        )
-        .unwrap();
+    let (_dir, store) = store_of_a_and_b();
     let queue = LogQueue::start(Arc::clone(&store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -306,6 +292,19 @@ fn group_commit_writes_every_row_and_reports_each() {
     assert!(refused.is_err());
 }
 
+/// A store holding users a and b in one conversation (log rows need both).
+fn store_of_a_and_b() -> (tempfile::TempDir, Arc<Store>) {
+    let (dir, store) = temp_store();
+    store
+        .create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            1,
+        )
+        .unwrap();
+    (dir, store)
+}
+
 fn log_row(subject: &str) -> LogEntry {
     LogEntry {
         sent_at: 1,
@@ -318,14 +317,7 @@ fn log_row(subject: &str) -> LogEntry {
 
 #[test]
 fn a_reserved_row_can_be_released_and_a_locked_store_answers_within_the_wait() {
-    let (_dir, store) = temp_store();
-    store
-        .create_conversation(
-            &person("a", "alice@a.example"),
-            &person("b", "bob@b.example"),
-            1,
-        )
-        .unwrap();
+    let (_dir, store) = store_of_a_and_b();
     let queue = LogQueue::start(Arc::clone(&store));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -533,14 +525,7 @@ fn the_export_names_partners_only_by_alias() {
 
 #[test]
 fn the_wal_a_long_reader_let_grow_is_given_back_once_it_ends() {
-    let (_dir, store) = temp_store();
-    store
-        .create_conversation(
-            &person("a", "alice@a.example"),
-            &person("b", "bob@b.example"),
-            1,
-        )
-        .unwrap();
+    let (_dir, store) = store_of_a_and_b();
     let limit: i64 = lock(&store.writer)
         .query_row("PRAGMA journal_size_limit", [], |row| row.get(0))
         .unwrap();
