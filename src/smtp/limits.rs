@@ -187,7 +187,10 @@ impl MemoryBudget {
 pub struct Reservation {
     budget: Arc<MemoryBudget>,
     client: Option<Arc<MemoryBudget>>,
+    /// Bytes held of the daemon-wide budget.
     held: usize,
+    /// Of those, bytes also counted against the client's share.
+    held_by_client: usize,
 }
 
 /// Reservations grow in steps this large, to keep atomics off the per-byte path.
@@ -199,6 +202,7 @@ impl Reservation {
             budget,
             client: None,
             held: 0,
+            held_by_client: 0,
         }
     }
 
@@ -208,6 +212,7 @@ impl Reservation {
             budget,
             client: Some(client),
             held: 0,
+            held_by_client: 0,
         }
     }
 
@@ -225,11 +230,31 @@ impl Reservation {
         }
         if self.budget.try_reserve(wanted) {
             self.held += wanted;
+            self.held_by_client += wanted;
             true
         } else {
             if let Some(client) = &self.client {
                 client.used.fetch_sub(wanted, Ordering::AcqRel);
             }
+            false
+        }
+    }
+
+    /// [`Reservation::cover`] against the daemon-wide budget alone: for the
+    /// short-lived working copies of a message whose data has all arrived.
+    /// The client's share bounds what a client can hold while it streams
+    /// (the slow stranger's weapon); charging the copies to it too would let
+    /// many half-received messages of one client keep every one of them
+    /// from finishing.
+    pub fn cover_outside_share(&mut self, total: usize) -> bool {
+        if total <= self.held {
+            return true;
+        }
+        let wanted = (total - self.held).div_ceil(RESERVE_STEP) * RESERVE_STEP;
+        if self.budget.try_reserve(wanted) {
+            self.held += wanted;
+            true
+        } else {
             false
         }
     }
@@ -241,24 +266,28 @@ impl Reservation {
     pub fn shrink_to(&mut self, total: usize) {
         let keep = total.div_ceil(RESERVE_STEP) * RESERVE_STEP;
         if keep < self.held {
-            self.give_back(self.held - keep);
+            self.budget
+                .used
+                .fetch_sub(self.held - keep, Ordering::AcqRel);
             self.held = keep;
         }
-    }
-}
-
-impl Reservation {
-    fn give_back(&self, bytes: usize) {
-        self.budget.used.fetch_sub(bytes, Ordering::AcqRel);
-        if let Some(client) = &self.client {
-            client.used.fetch_sub(bytes, Ordering::AcqRel);
+        if keep < self.held_by_client {
+            if let Some(client) = &self.client {
+                client
+                    .used
+                    .fetch_sub(self.held_by_client - keep, Ordering::AcqRel);
+            }
+            self.held_by_client = keep;
         }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.give_back(self.held);
+        self.budget.used.fetch_sub(self.held, Ordering::AcqRel);
+        if let Some(client) = &self.client {
+            client.used.fetch_sub(self.held_by_client, Ordering::AcqRel);
+        }
     }
 }
 
@@ -476,6 +505,35 @@ mod tests {
         );
         let _held = limits.admit("2001:db8::1".parse().unwrap()).unwrap();
         assert!(limits.admit("2001:db8::2".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_clients_share_bounds_what_it_streams_not_the_copies_of_a_finished_message() {
+        let limits = Limits::from_config(
+            &LimitsConfig {
+                max_buffered_bytes: 1024 * 1024,
+                ..LimitsConfig::default()
+            },
+            0,
+        );
+        let client = ClientKey::from("192.0.2.1".parse::<IpAddr>().unwrap());
+        let mut first = limits.reserve_for(client);
+        assert!(first.cover(256 * 1024), "a quarter of the budget");
+        let mut second = limits.reserve_for(client);
+        assert!(!second.cover(64 * 1024), "the share is spent");
+        let mut other = limits.reserve_for(ClientKey::from("192.0.2.2".parse::<IpAddr>().unwrap()));
+        assert!(other.cover(256 * 1024), "another client has its own");
+        // The finished message's working copies come from the budget alone.
+        assert!(first.cover_outside_share(512 * 1024));
+        assert_eq!(limits.memory.used(), 768 * 1024);
+        first.shrink_to(128 * 1024);
+        assert!(
+            second.cover(128 * 1024),
+            "what the first gave back is the client's again"
+        );
+        drop((first, second, other));
+        assert_eq!(limits.memory.used(), 0);
+        assert!(limits.reserve_for(client).cover(256 * 1024));
     }
 
     #[test]

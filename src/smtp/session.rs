@@ -600,7 +600,10 @@ impl<'a> Session<'a> {
                 // too, before making them. The reservation is held
                 // until the upstream has answered.
                 let needed = message.capacity() + crate::rewrite::memory_needed(message.len());
-                if !held.as_mut().is_some_and(|held| held.cover(needed)) {
+                if !held
+                    .as_mut()
+                    .is_some_and(|held| held.cover_outside_share(needed))
+                {
                     return Reply::OVER_BUDGET;
                 }
                 // Boxed: the delivery future (TLS client, SMTP client) is
