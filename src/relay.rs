@@ -30,10 +30,6 @@ pub enum ForwardError {
 
 /// Days a VERP bounce address stays valid (DSNs can come days later).
 const VERP_VALID_DAYS: u64 = 14;
-/// Logged subjects a bounce's subject is compared with at most: more than
-/// the default rate limit lets through on one alias in VERP_VALID_DAYS
-/// (120 an hour: 40,320).
-const MAX_SUBJECTS_COMPARED: usize = 50_000;
 
 pub struct Relay {
     pub store: Arc<Store>,
@@ -507,14 +503,20 @@ impl Relay {
         let claimed = claimed.filter(|subject| !subject.is_empty())?;
         let alias = route.alias.clone();
         let since = now - (VERP_VALID_DAYS * 86_400) as i64;
-        let logged = self
+        let subject = claimed.clone();
+        // A store error withholds the subject: the safe side.
+        let quotable = self
             .store
-            .call(move |store| store.subjects_on_alias(&alias, since, MAX_SUBJECTS_COMPARED))
+            .call(move |store| {
+                store.logged_subject_on_alias(
+                    &alias,
+                    since,
+                    &subject,
+                    bounce::MAX_QUOTED_SUBJECT_CHARS,
+                )
+            })
             .await
-            .unwrap_or_default();
-        let quotable = logged.iter().any(|subject| {
-            rewrite::clean_subject(subject, bounce::MAX_QUOTED_SUBJECT_CHARS) == claimed
-        });
+            .unwrap_or(false);
         if !quotable {
             self.metrics.bounce("subject_withheld");
         }

@@ -691,23 +691,23 @@ const STRANGERS_THEN_PARTNER: &str = r#"
 import socket, sys, time
 port, alias, partner = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ips, holders, size = sys.argv[4].split(","), int(sys.argv[5]), int(sys.argv[6])
-def dialog(src):
+def dialog(src, sender):
+    """A session from `src` up to DATA's 354; the socket and a reply reader."""
     s = socket.create_connection(("127.0.0.1", port), source_address=(src, 0), timeout=60)
     f = s.makefile("rb")
     def reply():
         while True:
             line = f.readline()
             if len(line) < 4 or line[3:4] != b"-":
-                return line.decode()
+                return line.decode().strip()
     reply()
-    for cmd in ["EHLO x.example", "MAIL FROM:<stranger@elsewhere.example>",
-                "RCPT TO:<%s>" % alias, "DATA"]:
+    for cmd in ["EHLO x.example", "MAIL FROM:<%s>" % sender, "RCPT TO:<%s>" % alias, "DATA"]:
         s.sendall(cmd.encode() + b"\r\n"); reply()
     return s, reply
 held = []
 for ip in ips:
     for _ in range(holders):
-        s, _ = dialog(ip)
+        s, _ = dialog(ip, "stranger@elsewhere.example")
         s.sendall(b"Subject: slow\r\n\r\n" + b"x" * 998 + b"\r\n")
         held.append(s)
 chunk = (b"y" * 998 + b"\r\n") * 64
@@ -715,16 +715,7 @@ for _ in range(size // len(chunk) + 1):
     for s in held:
         s.sendall(chunk)
 time.sleep(0.5)
-s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.9", 0), timeout=60)
-f = s.makefile("rb")
-def reply():
-    while True:
-        line = f.readline()
-        if len(line) < 4 or line[3:4] != b"-":
-            return line.decode().strip()
-reply()
-for cmd in ["EHLO partner.example", "MAIL FROM:<%s>" % partner, "RCPT TO:<%s>" % alias, "DATA"]:
-    s.sendall(cmd.encode() + b"\r\n"); reply()
+s, reply = dialog("127.0.0.9", partner)
 s.sendall(b"Subject: from the partner\r\n\r\nhello\r\n.\r\n")
 print(reply(), flush=True)
 "#;

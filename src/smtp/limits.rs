@@ -219,25 +219,7 @@ impl Reservation {
     /// Makes sure `total` bytes are covered; false if the budget (or the
     /// client's share of it) is spent.
     pub fn cover(&mut self, total: usize) -> bool {
-        if total <= self.held {
-            return true;
-        }
-        let wanted = (total - self.held).div_ceil(RESERVE_STEP) * RESERVE_STEP;
-        if let Some(client) = &self.client {
-            if !client.try_reserve(wanted) {
-                return false;
-            }
-        }
-        if self.budget.try_reserve(wanted) {
-            self.held += wanted;
-            self.held_by_client += wanted;
-            true
-        } else {
-            if let Some(client) = &self.client {
-                client.used.fetch_sub(wanted, Ordering::AcqRel);
-            }
-            false
-        }
+        self.grow(total, true)
     }
 
     /// [`Reservation::cover`] against the daemon-wide budget alone: for the
@@ -247,16 +229,29 @@ impl Reservation {
     /// many half-received messages of one client keep every one of them
     /// from finishing.
     pub fn cover_outside_share(&mut self, total: usize) -> bool {
+        self.grow(total, false)
+    }
+
+    fn grow(&mut self, total: usize, from_share: bool) -> bool {
         if total <= self.held {
             return true;
         }
         let wanted = (total - self.held).div_ceil(RESERVE_STEP) * RESERVE_STEP;
-        if self.budget.try_reserve(wanted) {
-            self.held += wanted;
-            true
-        } else {
-            false
+        let share = self.client.as_ref().filter(|_| from_share);
+        if share.is_some_and(|share| !share.try_reserve(wanted)) {
+            return false;
         }
+        if !self.budget.try_reserve(wanted) {
+            if let Some(share) = share {
+                share.used.fetch_sub(wanted, Ordering::AcqRel);
+            }
+            return false;
+        }
+        self.held += wanted;
+        if share.is_some() {
+            self.held_by_client += wanted;
+        }
+        true
     }
 }
 
@@ -297,6 +292,30 @@ impl Drop for Reservation {
 /// addresses cannot hold the memory the partner's message needs.
 pub const CLIENT_SHARE_DIVISOR: usize = 4;
 
+/// The clients' shares of the buffer budget, held weakly: a share lives as
+/// long as a reservation uses it. Dead entries are swept when the map has
+/// doubled since the last sweep, so the work stays amortized constant.
+#[derive(Default)]
+struct Shares {
+    map: HashMap<ClientKey, std::sync::Weak<MemoryBudget>>,
+    sweep_at: usize,
+}
+
+impl Shares {
+    fn get_or_create(&mut self, client: ClientKey, limit: usize) -> Arc<MemoryBudget> {
+        if let Some(share) = self.map.get(&client).and_then(std::sync::Weak::upgrade) {
+            return share;
+        }
+        if self.map.len() >= self.sweep_at.max(1024) {
+            self.map.retain(|_, share| share.strong_count() > 0);
+            self.sweep_at = self.map.len() * 2;
+        }
+        let share = MemoryBudget::new(limit);
+        self.map.insert(client, Arc::downgrade(&share));
+        share
+    }
+}
+
 /// All cross-session limits of one listener.
 pub struct Limits {
     pub per_client_connections: u32,
@@ -309,7 +328,7 @@ pub struct Limits {
     pub alias_messages: WindowCounter<String>,
     pub memory: Arc<MemoryBudget>,
     /// Each client's share of `memory`, while it holds any.
-    client_memory: Mutex<HashMap<ClientKey, std::sync::Weak<MemoryBudget>>>,
+    client_memory: Mutex<Shares>,
     client_share: usize,
 }
 
@@ -334,7 +353,7 @@ impl Limits {
                 config.max_messages_per_alias_per_hour,
             ),
             memory: MemoryBudget::new(config.max_buffered_bytes),
-            client_memory: Mutex::new(HashMap::new()),
+            client_memory: Mutex::new(Shares::default()),
             client_share: (config.max_buffered_bytes / CLIENT_SHARE_DIVISOR)
                 .max(one_message.min(config.max_buffered_bytes)),
         })
@@ -344,18 +363,7 @@ impl Limits {
     /// and the client's share of it.
     pub fn reserve_for(&self, client: ClientKey) -> Reservation {
         let mut shares = self.client_memory.lock().unwrap_or_else(|p| p.into_inner());
-        let share = match shares.get(&client).and_then(std::sync::Weak::upgrade) {
-            Some(share) => share,
-            None => {
-                // Shares nobody holds any more go before a new one comes.
-                if shares.len() >= 1024 {
-                    shares.retain(|_, share| share.strong_count() > 0);
-                }
-                let share = MemoryBudget::new(self.client_share);
-                shares.insert(client, Arc::downgrade(&share));
-                share
-            }
-        };
+        let share = shares.get_or_create(client, self.client_share);
         Reservation::for_client(Arc::clone(&self.memory), share)
     }
 
@@ -534,6 +542,19 @@ mod tests {
         drop((first, second, other));
         assert_eq!(limits.memory.used(), 0);
         assert!(limits.reserve_for(client).cover(256 * 1024));
+    }
+
+    #[test]
+    fn shares_of_clients_gone_are_swept() {
+        let limits = Limits::from_config(&LimitsConfig::default(), 0);
+        let held = limits.reserve_for(ClientKey::from("192.0.2.1".parse::<IpAddr>().unwrap()));
+        for i in 0..5000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            drop(limits.reserve_for(ClientKey::from(ip)));
+        }
+        let tracked = limits.client_memory.lock().unwrap().map.len();
+        assert!(tracked <= 1025, "{tracked} shares tracked");
+        drop(held);
     }
 
     #[test]

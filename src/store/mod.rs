@@ -21,9 +21,9 @@ pub use log_queue::{LogQueue, RowId, ROW_WAIT};
 use crate::address::{random_alias, EmailAddress};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
-/// How long the writer waits for a lock another process holds, where the
+/// How long a connection waits for a lock another process holds, where the
 /// caller set no shorter bound.
-const WRITE_BUSY_WAIT: Duration = Duration::from_secs(5);
+const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// The WAL's size after a checkpoint at most (`journal_size_limit`): a
 /// checkpoint that could run gives back the rest.
 const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
@@ -238,7 +238,7 @@ impl Store {
                     path: self.path.clone(),
                     source,
                 })?;
-                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn.busy_timeout(BUSY_WAIT)?;
                 keep_temporary_data_in_memory(&conn)?;
                 conn
             }
@@ -363,7 +363,7 @@ impl Store {
     }
 
     pub fn log_message(&self, entry: &LogEntry) -> Result<i64, StoreError> {
-        let ids = self.log_messages(std::slice::from_ref(entry), WRITE_BUSY_WAIT)?;
+        let ids = self.log_messages(std::slice::from_ref(entry), BUSY_WAIT)?;
         Ok(ids[0])
     }
 
@@ -375,9 +375,7 @@ impl Store {
         entries: &[LogEntry],
         wait: Duration,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut conn = lock(&self.writer);
-        conn.busy_timeout(wait)?;
-        let result = (|| {
+        self.write_waiting(wait, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut ids = Vec::with_capacity(entries.len());
             {
@@ -398,8 +396,20 @@ impl Store {
             }
             tx.commit()?;
             Ok(ids)
-        })();
-        conn.busy_timeout(WRITE_BUSY_WAIT)?;
+        })
+    }
+
+    /// Runs `f` on the writer connection, waiting at most `wait` for a lock
+    /// another process holds (then the usual wait again).
+    fn write_waiting<T>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.writer);
+        conn.busy_timeout(wait)?;
+        let result = f(&mut conn);
+        conn.busy_timeout(BUSY_WAIT)?;
         result
     }
 
@@ -417,22 +427,27 @@ impl Store {
         Ok(())
     }
 
-    /// Subjects of the messages logged on `alias` since `since` (unix
-    /// seconds), newest first, `limit` at most: what a bounce notice may
-    /// quote.
-    pub fn subjects_on_alias(
+    /// Whether a message logged on `alias` since `since` (unix seconds)
+    /// had `subject` as its first `max_chars` characters (trailing spaces
+    /// trimmed), as a bounce notice quotes it. Logged subjects are already
+    /// clean (no control characters, trimmed), so the comparison is SQL's.
+    pub fn logged_subject_on_alias(
         &self,
         alias: &str,
         since: i64,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+        subject: &str,
+        max_chars: usize,
+    ) -> Result<bool, StoreError> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT subject FROM message_log WHERE alias = ?1 AND sent_at >= ?2
-                 ORDER BY sent_at DESC LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![alias, since, limit as i64], |row| row.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let found = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM message_log
+                     WHERE alias = ?1 AND sent_at >= ?2 AND rtrim(substr(subject, 1, ?4)) = ?3)",
+                )?
+                .query_row(params![alias, since, subject, max_chars as i64], |row| {
+                    row.get(0)
+                })?;
+            Ok(found)
         })
     }
 
@@ -735,17 +750,13 @@ impl Store {
     /// file system, or a lock held by another process, fails it. Stores
     /// nothing new.
     pub fn probe_write(&self, wait: Duration) -> Result<(), StoreError> {
-        let mut conn = lock(&self.writer);
-        conn.busy_timeout(wait)?;
-        let result = (|| {
+        self.write_waiting(wait, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
             tx.execute_batch(&format!("PRAGMA user_version = {version};"))?;
             tx.commit()?;
             Ok(())
-        })();
-        conn.busy_timeout(WRITE_BUSY_WAIT)?;
-        result
+        })
     }
 
     /// Bytes in the write-ahead log now (for /metrics); 0 when there is none.
@@ -759,14 +770,12 @@ impl Store {
     /// the way (then it tries again next time): keeps the WAL small behind
     /// long readers. Off the answer path: the daemon calls it on a timer.
     pub fn truncate_wal(&self) -> Result<bool, StoreError> {
-        let conn = lock(&self.writer);
         // Never wait: the writer connection is the one rows need.
-        conn.busy_timeout(Duration::ZERO)?;
-        let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-            row.get::<_, i64>(0)
-        });
-        conn.busy_timeout(WRITE_BUSY_WAIT)?;
-        Ok(busy? == 0)
+        self.write_waiting(Duration::ZERO, |conn| {
+            let busy: i64 =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            Ok(busy == 0)
+        })
     }
 }
 
@@ -815,7 +824,7 @@ fn insert_alias(
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(WRITE_BUSY_WAIT)?;
+    conn.busy_timeout(BUSY_WAIT)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA foreign_keys = ON;

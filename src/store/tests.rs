@@ -552,3 +552,30 @@ fn the_wal_a_long_reader_let_grow_is_given_back_once_it_ends() {
     assert!(store.truncate_wal().unwrap());
     assert_eq!(store.wal_bytes(), 0);
 }
+
+#[test]
+fn a_bounce_may_quote_a_logged_subject_cut_as_notices_cut_it() {
+    let (_dir, store) = store_of_a_and_b();
+    let long = format!("{} end", "word ".repeat(60));
+    for subject in ["Dinner on Friday", long.as_str()] {
+        store.log_message(&log_row(subject)).unwrap();
+    }
+    let quoted = |subject: &str, since| {
+        store
+            .logged_subject_on_alias("someali", since, subject, 200)
+            .unwrap()
+    };
+    assert!(quoted("Dinner on Friday", 0));
+    assert!(!quoted("Dinner on Saturday", 0));
+    assert!(
+        !quoted("Dinner on Friday", 2),
+        "older than the bounce address"
+    );
+    // Cut to 200 characters and trimmed, as bounce::read_report cuts it.
+    let cut = crate::rewrite::clean_subject(&long, 200);
+    assert!(cut.len() < long.len());
+    assert!(quoted(&cut, 0));
+    assert!(!store
+        .logged_subject_on_alias("otheralias", 0, "Dinner on Friday", 200)
+        .unwrap());
+}
