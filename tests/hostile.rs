@@ -744,10 +744,20 @@ fn strangers_cannot_hold_the_buffer_budget_the_partner_needs() {
         .output()
         .expect("run python3");
     let reply = String::from_utf8_lossy(&out.stdout);
+    let peak = daemon.peak_rss_kib();
+    println!(
+        "80 strangers' connections + the partner, 4 MiB budget: partner answered {}; peak RSS {} MiB",
+        reply.trim(),
+        peak / 1024
+    );
     assert!(
         reply.starts_with("250"),
         "the partner's message: {reply}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        peak < 4 * 1024 + OUTSIDE_THE_BUDGET_KIB,
+        "peak RSS {peak} KiB over the 4 MiB budget + constant"
     );
 }
 
