@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
+use anonrelay::core::tokens::ServerSecret;
 use anonrelay::rewrite::{self, Context, RemoteContent};
-use anonrelay::tokens::ServerSecret;
 
 const REAL: &str = "bob.real@sender-mail.example";
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::address::Domain;
+use crate::core::address::Domain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -215,9 +215,7 @@ impl SmtpConfig {
     /// it is forwarded: the message, the rewrite's working copies and its
     /// output (rewrite::memory_needed), plus a budget step.
     pub fn held_per_message(&self) -> usize {
-        self.max_message_bytes
-            .saturating_add(crate::rewrite::memory_needed(self.max_message_bytes))
-            .saturating_add(64 * 1024)
+        crate::core::budget::held_per_message(self.max_message_bytes)
     }
 }
 
@@ -434,7 +432,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(postmaster) = &self.smtp.postmaster {
-            crate::address::EmailAddress::parse(postmaster)
+            crate::core::address::EmailAddress::parse(postmaster)
                 .map_err(|err| invalid("smtp.postmaster", format!("{postmaster:?}: {err}")))?;
         }
         if self.smtp.max_message_bytes < 1024 {

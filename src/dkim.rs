@@ -17,7 +17,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 use serde::Deserialize;
 
-use crate::address::Domain;
+use crate::core::address::Domain;
 
 /// Headers covered by the signature: everything a reader sees or a client
 /// threads on. Missing ones are signed as absent, so nobody can add them

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::address::Domain;
 use crate::config::LimitsConfig;
+use crate::core::address::Domain;
+use crate::core::tokens::ServerSecret;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::rewrite::{self, check_line_endings};
@@ -20,7 +21,6 @@ use crate::smtp::limits::Limits;
 use crate::smtp::session::Session;
 use crate::smtp::SessionSettings;
 use crate::store::{Participant, Store, UserId};
-use crate::tokens::ServerSecret;
 use crate::upstream::Upstream;
 
 /// Rewrite invariants: whatever `inspect` accepts is forwarded (or
@@ -200,7 +200,7 @@ fn world() -> &'static World {
         let store = Store::open(&dir.path().join("fuzz.db")).expect("store");
         let person = |id: &str, email: &str| Participant {
             user_id: UserId::parse(id).expect("id"),
-            email: crate::address::EmailAddress::parse(email).expect("email"),
+            email: crate::core::address::EmailAddress::parse(email).expect("email"),
             display_name: None,
         };
         let (conv, _) = store

@@ -2,11 +2,10 @@
 //! random aliases on an alias domain, without either learning the other's
 //! real address. See DESIGN.md (beside the repository) for the promises.
 
-pub mod address;
 pub mod bounce;
-pub mod clock;
 pub mod compose;
 pub mod config;
+pub mod core;
 pub mod dkim;
 #[doc(hidden)]
 pub mod fuzz_support;
@@ -20,6 +19,5 @@ pub mod retention;
 pub mod rewrite;
 pub mod smtp;
 pub mod store;
-pub mod tokens;
 pub mod upstream;
 pub mod verify;

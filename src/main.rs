@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
-use anonrelay::address::EmailAddress;
 use anonrelay::config::Config;
+use anonrelay::core::address::EmailAddress;
+use anonrelay::core::tokens::ServerSecret;
 use anonrelay::dkim::{self, KeyAlgorithm, Signer};
 use anonrelay::hook::{self, Token};
 use anonrelay::metrics::Metrics;
@@ -16,7 +17,6 @@ use anonrelay::relay::Relay;
 use anonrelay::retention;
 use anonrelay::smtp::{self, Server, SessionSettings, TlsHandle};
 use anonrelay::store::{now_unix, DisplayName, Participant, UserId};
-use anonrelay::tokens::ServerSecret;
 use anonrelay::upstream::Upstream;
 use anonrelay::verify::{self, Verifier};
 

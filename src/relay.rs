@@ -4,17 +4,17 @@
 
 use std::sync::Arc;
 
-use crate::address::Domain;
 use crate::bounce;
+use crate::core::address::Domain;
+use crate::core::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
+use crate::core::window::WindowCounter;
 use crate::dkim::Signer;
 use crate::loop_guard;
 use crate::metrics::Metrics;
 use crate::postmaster;
 use crate::rewrite::{self, RewriteError};
-use crate::smtp::limits::WindowCounter;
 use crate::smtp::reply::Reply;
 use crate::store::{now_unix, LogEntry, LogQueue, Route, Store, StoreError};
-use crate::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
 use crate::upstream::{DeliveryError, Envelope, Upstream};
 use crate::verify::{self, Verdict, Verifier};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::clock::now_unix;
+use crate::core::clock::now_unix;
 use crate::store::{Store, StoreError};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -174,7 +174,7 @@ mod tests {
     /// 90 days go; a day later the row that was exactly 90 days old goes too.
     #[tokio::test(start_paused = true)]
     async fn serve_timer_erases_what_ages_past_the_retention_on_each_pass() {
-        use crate::address::EmailAddress;
+        use crate::core::address::EmailAddress;
         use crate::store::{LogEntry, Participant, UserId};
         use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -201,7 +201,7 @@ impl Upstream {
     ) -> Result<(), DeliveryError> {
         // Stored addresses keep U-labels; a server without SMTPUTF8 takes
         // only the A-label spelling (mail-send sends what it is given).
-        let rcpt_to = crate::address::envelope_form(envelope.rcpt_to);
+        let rcpt_to = crate::core::address::envelope_form(envelope.rcpt_to);
         let envelope = &Envelope {
             mail_from: envelope.mail_from,
             rcpt_to: &rcpt_to,

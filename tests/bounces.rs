@@ -5,7 +5,7 @@
 
 mod common;
 
-use anonrelay::tokens::ServerSecret;
+use anonrelay::core::tokens::ServerSecret;
 use common::*;
 
 const ALICE: (&str, &str) = ("alice", "alice.real@a-mail.example");

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{ApiError, HookState};
-use crate::address::EmailAddress;
 use crate::compose::{self, ComposeError, Draft};
+use crate::core::address::EmailAddress;
 use crate::relay::ForwardError;
 use crate::store::{now_unix, DisplayName, LogEntry, Participant, UserId};
 use crate::upstream::DeliveryError;

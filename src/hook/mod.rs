@@ -62,8 +62,8 @@ impl Token {
             if !create {
                 return Err(TokenError::Missing { path: shown });
             }
-            let token =
-                crate::tokens::base32().encode(&crate::tokens::ServerSecret::random_bytes());
+            let token = crate::core::tokens::base32()
+                .encode(&crate::core::tokens::ServerSecret::random_bytes());
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

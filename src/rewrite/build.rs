@@ -56,7 +56,7 @@ impl Rebuild<'_> {
             .chain_update([0])
             .chain_update(id.trim().as_bytes())
             .finalize();
-        let token = crate::tokens::base32().encode(&digest[..15]);
+        let token = crate::core::tokens::base32().encode(&digest[..15]);
         format!("{token}@{}", self.alias_domain)
     }
 }
@@ -375,7 +375,7 @@ impl<'c, 'b> Writer<'c, 'b> {
                     if scrubber.is_sender(a) {
                         return Some(format!("<{}>", scrubber.identity().alias_address));
                     }
-                    let ascii = crate::address::envelope_form(a);
+                    let ascii = crate::core::address::envelope_form(a);
                     let ascii = scrubber.identifiers(&ascii);
                     ascii.is_ascii().then(|| format!("<{ascii}>"))
                 })
@@ -402,7 +402,7 @@ impl<'c, 'b> Writer<'c, 'b> {
             .chain_update(b"boundary")
             .chain_update(self.boundaries.to_be_bytes())
             .finalize();
-        format!("=_{}", crate::tokens::base32().encode(&digest[..15]))
+        format!("=_{}", crate::core::tokens::base32().encode(&digest[..15]))
     }
 
     fn decode<'x>(

@@ -27,7 +27,7 @@ pub use threading::{message_ids, IdMapper};
 use mail_builder::headers::date::Date;
 use mail_parser::MessageParser;
 
-use crate::tokens::MessageIdCipher;
+use crate::core::tokens::MessageIdCipher;
 use build::{Rebuild, Writer};
 use policy::FieldRule;
 use scrub::{Identity, Scrubber};
@@ -169,7 +169,7 @@ fn single_address(message: &mail_parser::Message<'_>) -> Result<String, RewriteE
             .address()
             .filter(|a| a.contains('@'))
             .map(|a| {
-                crate::address::EmailAddress::parse(a)
+                crate::core::address::EmailAddress::parse(a)
                     .map_or_else(|_| a.to_lowercase(), |parsed| parsed.as_str().to_owned())
             })
             .ok_or(RewriteError::BadFrom),
@@ -350,7 +350,7 @@ fn one_way_token(conversation_id: &str, id: &str, alias_domain: &str) -> String 
         .finalize();
     format!(
         "{}@{alias_domain}",
-        crate::tokens::base32().encode(&digest[..20])
+        crate::core::tokens::base32().encode(&digest[..20])
     )
 }
 
@@ -373,9 +373,9 @@ fn sender_addresses(registered: &str, header_from: Option<&str>) -> Vec<String> 
 /// registered (canonical) form and, for an internationalized domain, its
 /// A-label form (`carol@bücher.example`, `carol@xn--bcher-kva.example`).
 fn sender_spellings(address: &str) -> Vec<String> {
-    match crate::address::EmailAddress::parse(address) {
+    match crate::core::address::EmailAddress::parse(address) {
         Ok(parsed) => {
-            let mut forms = crate::address::domain_forms(&parsed);
+            let mut forms = crate::core::address::domain_forms(&parsed);
             if !forms.iter().any(|f| f == address) {
                 forms.push(address.to_owned());
             }
@@ -385,30 +385,7 @@ fn sender_spellings(address: &str) -> Vec<String> {
     }
 }
 
-/// The most a forwarded copy of an `input_len`-byte message may take:
-/// every part is re-encoded (base64 of 8-bit content grows by 37%, a
-/// quoted-printable part never beyond its base64 size), boundaries and
-/// part headers are rewritten (at most [`tree::MAX_ENTITIES`] of them, a
-/// few hundred bytes each), and our headers add at most 32 KiB (the ids
-/// dominate: 2 x 21 listed plus the Message-ID, each a token of a 200-byte
-/// id on a long alias domain, about 610 bytes a line). A copy that would
-/// be larger is refused.
-pub fn max_output_len(input_len: usize) -> usize {
-    input_len
-        .saturating_add(input_len.saturating_mul(3) / 8)
-        .saturating_add(tree::MAX_ENTITIES * 512)
-        .saturating_add(32 * 1024)
-}
-
-/// Memory the rewrite of an `input_len`-byte message may use beyond the
-/// input: its output, and the decoded and scrubbed copies charged to its
-/// budget (see [`tree::Budget`]). The session reserves this much of the
-/// buffer budget before it rewrites.
-pub fn memory_needed(input_len: usize) -> usize {
-    max_output_len(input_len)
-        .saturating_add(input_len.saturating_mul(3))
-        .saturating_add(64 * 1024)
-}
+pub use crate::core::budget::{max_output_len, memory_needed};
 
 fn push_line(out: &mut Vec<u8>, line: &str) {
     out.extend_from_slice(line.as_bytes());

@@ -1,5 +1,5 @@
 use super::*;
-use crate::tokens::ServerSecret;
+use crate::core::tokens::ServerSecret;
 use mail_parser::MimeHeaders;
 
 fn ctx<'a>(cipher: &'a MessageIdCipher) -> Context<'a> {

@@ -2,7 +2,7 @@
 //! `<TOKEN@alias-domain>`; our own tokens are opened back into the id the
 //! other side originally used, so both sides' clients thread.
 
-use crate::tokens::{MessageIdCipher, MAX_MESSAGE_ID_LEN};
+use crate::core::tokens::{MessageIdCipher, MAX_MESSAGE_ID_LEN};
 
 pub struct IdMapper<'a> {
     pub cipher: &'a MessageIdCipher,
@@ -90,7 +90,7 @@ pub fn write_id_list(out: &mut Vec<u8>, name: &str, ids: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::ServerSecret;
+    use crate::core::tokens::ServerSecret;
 
     #[test]
     fn finds_ids_among_noise() {

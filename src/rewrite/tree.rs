@@ -24,7 +24,7 @@ use super::RewriteError;
 /// Deepest nesting of multiparts and embedded messages.
 pub const MAX_DEPTH: usize = 20;
 /// Most MIME entities (parts at any level, embedded messages included).
-pub const MAX_ENTITIES: usize = 500;
+pub use crate::core::budget::MAX_ENTITIES;
 
 /// Bytes the rewrite may decode or copy beyond the input and its output,
 /// counted over the whole rewrite.

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod limits;
+pub mod rcpt;
 pub mod reply;
 pub mod session;
 

@@ -11,13 +11,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::data::{DataOutcome, DataReader};
 use super::limits::{ClientKey, Limits, Reservation};
+use super::rcpt::{classify_rcpt_path, raw_rcpt_path, RcptTarget};
 use super::reply::Reply;
 use super::SessionSettings;
-use crate::address::{classify_rcpt_path, is_alias_shape, raw_rcpt_path, EmailAddress, RcptTarget};
+use crate::core::address::{is_alias_shape, EmailAddress};
+use crate::core::tokens::VERP_PREFIX;
 use crate::postmaster;
 use crate::relay::{Accepted, RecipientKind, Relay};
 use crate::store::{Route, StoreError};
-use crate::tokens::VERP_PREFIX;
 use crate::verify;
 
 /// How a session ended, for the listener.

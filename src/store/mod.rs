@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 pub use ids::{DisplayName, IdError, UserId};
 pub use log_queue::{LogQueue, RowId, ROW_WAIT};
 
-use crate::address::{random_alias, EmailAddress};
+use crate::core::address::{random_alias, EmailAddress};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// How long a connection waits for a lock another process holds, where the
@@ -919,7 +919,7 @@ fn numbered_steps(schema: &str) -> Vec<(u32, &str)> {
     steps
 }
 
-pub use crate::clock::now_unix;
+pub use crate::core::clock::now_unix;
 
 #[cfg(test)]
 mod tests;

@@ -310,7 +310,7 @@ fn domain_of(address: &str) -> String {
         .rsplit_once('@')
         .map_or(address, |(_, domain)| domain)
         .trim_end_matches('.');
-    crate::address::ascii_domain(domain).unwrap_or_else(|| domain.to_ascii_lowercase())
+    crate::core::address::ascii_domain(domain).unwrap_or_else(|| domain.to_ascii_lowercase())
 }
 
 /// `address` with its domain in A-labels, as SPF asks the DNS.

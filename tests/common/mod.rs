@@ -834,7 +834,7 @@ pub fn rewrite_as(
     sender: &Sender<'_>,
 ) -> Result<Vec<u8>, anonrelay::rewrite::RewriteError> {
     use anonrelay::rewrite::{self, Context};
-    let cipher = anonrelay::tokens::ServerSecret::from_bytes([5; 32]).message_id_cipher();
+    let cipher = anonrelay::core::tokens::ServerSecret::from_bytes([5; 32]).message_id_cipher();
     let inspected = rewrite::inspect(raw)?;
     rewrite::rewrite(
         &inspected,

@@ -274,11 +274,11 @@ fn without_overlaps(mut edits: Edits<'_>) -> Edits<'_> {
 }
 
 /// An address as the relay compares it: normalized by
-/// [`crate::address::EmailAddress`] (IDN spellings, letter case of the
+/// [`crate::core::address::EmailAddress`] (IDN spellings, letter case of the
 /// domain and of ASCII in the local part); else lowercased.
 fn canonical(address: &str) -> String {
     let trimmed = address.trim().trim_end_matches('.');
-    crate::address::EmailAddress::parse(trimmed)
+    crate::core::address::EmailAddress::parse(trimmed)
         .map(|a| a.as_str().to_owned())
         .unwrap_or_else(|_| trimmed.to_lowercase())
 }

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Fails when two modules of src/ import each other, directly or round a loop.
+
+For every pair of sibling modules (children of one parent, at any depth) an
+edge A -> B means code under A names something under B (`use crate::…`,
+`super::…`, or a path in code). Test code (`tests.rs`, `#[cfg(test)] mod
+tests`) is left out: tests may reach anywhere. A parent's own file (mod.rs)
+re-exporting or calling its children is not a sibling edge. Prints every
+cycle found and exits 1, or prints the layering and exits 0.
+
+Usage: scripts/module_cycles.py [src-dir]
+"""
+import os
+import re
+import sys
+
+SRC = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+
+
+def module_of(path):
+    rel = os.path.relpath(path, SRC)[:-3].split(os.sep)
+    if rel[-1] in ("mod", "lib", "main"):
+        rel = rel[:-1]
+    return tuple(rel)
+
+
+def strip_tests(text):
+    text = re.sub(r"//[^\n]*", "", text)
+    match = re.search(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text)
+    return text[: match.start()] if match else text
+
+
+def expand_use(tree):
+    """`a::{b, c::{d, e}}` -> [a::b, a::c::d, a::c::e]"""
+    tree = re.sub(r"\s+", "", tree)
+    depth, start = 0, None
+    for i, ch in enumerate(tree):
+        if ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                prefix, inner, rest = tree[:start], tree[start + 1 : i], tree[i + 1 :]
+                parts, level, last = [], 0, 0
+                for j, c in enumerate(inner):
+                    if c == "{":
+                        level += 1
+                    elif c == "}":
+                        level -= 1
+                    elif c == "," and level == 0:
+                        parts.append(inner[last:j])
+                        last = j + 1
+                parts.append(inner[last:])
+                out = []
+                for part in parts:
+                    if part:
+                        out.extend(expand_use(prefix + part + rest))
+                return out
+    return [tree]
+
+
+def resolve(module, path):
+    """A path as written in `module` -> absolute module path (tuple) or None."""
+    segments = path.split("::")
+    if segments[0] == "crate":
+        base, segments = (), segments[1:]
+    elif segments[0] in ("super", "self"):
+        base = module
+        while segments and segments[0] in ("super", "self"):
+            if segments[0] == "super":
+                base = base[:-1]
+            segments = segments[1:]
+    else:
+        return None
+    return base + tuple(s for s in segments if s)
+
+
+def main():
+    modules = {}
+    for root, _dirs, files in os.walk(SRC):
+        for name in files:
+            # main.rs is the binary: a crate of its own over the library.
+            if name.endswith(".rs") and name not in ("tests.rs", "main.rs"):
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as f:
+                    modules[module_of(path)] = strip_tests(f.read())
+    known = set(modules)
+    for module in list(known):
+        for i in range(len(module)):
+            known.add(module[:i])
+    edges = set()
+    for module, text in modules.items():
+        paths = []
+        for use in re.findall(r"\buse\s+([^;]+);", text):
+            paths.extend(expand_use(use))
+        paths.extend(re.findall(r"\b(?:crate|super)(?:::\w+)+", text))
+        for path in paths:
+            target = resolve(module, path)
+            if target is None:
+                continue
+            # The longest known module the path names.
+            while target and target not in known:
+                target = target[:-1]
+            # Where the two part: the first segment that differs.
+            common = 0
+            while common < min(len(module), len(target)) and module[common] == target[common]:
+                common += 1
+            if common == len(module) or common == len(target):
+                continue  # a module and its own ancestor or descendant
+            parent = module[:common]
+            edges.add((parent, module[common], target[common]))
+    by_parent = {}
+    for parent, a, b in edges:
+        by_parent.setdefault(parent, {}).setdefault(a, set()).add(b)
+    cycles = []
+    for parent, graph in sorted(by_parent.items()):
+        for component in find_cycles(graph):
+            inside = [
+                f"{a} -> {b}"
+                for a in component
+                for b in sorted(graph.get(a, ()))
+                if b in component
+            ]
+            cycles.append("::".join(("crate",) + parent) + ": " + ", ".join(inside))
+    if cycles:
+        print("module cycles (a module imports one that imports it back):")
+        for cycle in cycles:
+            print("  " + cycle)
+        return 1
+    print(f"no module cycles: {len(modules)} files, {len(edges)} sibling edges")
+    return 0
+
+
+def find_cycles(graph):
+    """One representative cycle per strongly connected component (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def connect(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
