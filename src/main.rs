@@ -16,7 +16,7 @@ use anonrelay::metrics::Metrics;
 use anonrelay::relay::Relay;
 use anonrelay::retention;
 use anonrelay::smtp::{self, Server, SessionSettings, TlsHandle};
-use anonrelay::store::{now_unix, DisplayName, Participant, UserId};
+use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
 use anonrelay::upstream::Upstream;
 use anonrelay::verify::{self, Verifier};
 
@@ -136,7 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user(&config, command),
         Command::Log { user } => {
             let user = UserId::parse(&user).context("--user")?;
-            let store = config.store.open()?;
+            let store = Store::from_config(&config.store)?;
             let rows = store.log_for_user(user.as_str())?;
             println!("{}", serde_json::to_string_pretty(&rows)?);
             Ok(())
@@ -252,7 +252,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(smtp::load_tls(cert, key)?),
         _ => None,
     };
-    let store = config.store.open()?;
+    let store = Store::from_config(&config.store)?;
     let secret = ServerSecret::load_or_create(&config.store.secret_path())?;
     let dkim = load_dkim(&config)?;
     let verifier = Verifier::from_config(&config.verify, config.smtp.hostname.as_str())?;
@@ -410,7 +410,7 @@ async fn shutdown_signal() {
 }
 
 fn prune(config: &Config, dry_run: bool) -> anyhow::Result<()> {
-    let store = config.store.open()?;
+    let store = Store::from_config(&config.store)?;
     let cutoff = config.retention.cutoff(now_unix());
     if dry_run {
         let count = store.count_older(cutoff)?;
@@ -468,7 +468,7 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result<()> {
-    let store = config.store.open()?;
+    let store = Store::from_config(&config.store)?;
     match command {
         ConversationCommand::Create {
             a_user,
@@ -502,7 +502,7 @@ fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result
 }
 
 fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let store = config.store.open()?;
+    let store = Store::from_config(&config.store)?;
     match command {
         UserCommand::Delete { id } => {
             let id = UserId::parse(&id).context("user id")?;

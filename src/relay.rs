@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::bounce;
+pub use crate::config::privacy::{AutoReplies, RelayPolicy};
 use crate::core::address::Domain;
 use crate::core::tokens::{base32, MessageIdCipher, ServerSecret, VerpSigner};
 use crate::core::window::WindowCounter;
@@ -49,27 +50,6 @@ pub struct Relay {
     verifier: Option<Verifier>,
     /// `smtp.postmaster`: where mail to postmaster@/abuse@ goes; None: refused.
     postmaster: Option<String>,
-}
-
-/// Admin choices about what the relay forwards (`relay.toml`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RelayPolicy {
-    /// `privacy.remote_content`: what HTML may make the reader's client load.
-    pub remote_content: rewrite::RemoteContent,
-    /// `smtp.auto_replies`: forward auto-replies (rewritten like any
-    /// message) or accept and drop them.
-    pub auto_replies: AutoReplies,
-    /// `bounces.disable_after`: revoke a conversation once the alias owner's
-    /// mailbox bounced this many messages permanently within a week; 0 never.
-    pub disable_after_hard_bounces: u32,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoReplies {
-    #[default]
-    Forward,
-    Drop,
 }
 
 const HARD_BOUNCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-
+pub use crate::config::RetentionConfig;
 use crate::core::clock::now_unix;
 use crate::store::{Store, StoreError};
 
@@ -13,70 +12,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// A failed pass is tried again this soon, not a whole interval later.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Log rows older than this many days are erased.
-    #[serde(default = "defaults::days")]
-    pub days: u32,
-    /// Seconds between passes inside `serve`; the policy allows at most a day.
-    /// DESIGN.md names the key `interval`; both spellings are read.
-    #[serde(default = "defaults::interval_secs", alias = "interval")]
-    pub interval_secs: u64,
-    /// Rows deleted per transaction, so SMTP never waits long for the writer.
-    #[serde(default = "defaults::batch_rows")]
-    pub batch_rows: usize,
-}
-
-mod defaults {
-    pub fn days() -> u32 {
-        90
-    }
-    pub fn interval_secs() -> u64 {
-        86_400
-    }
-    pub fn batch_rows() -> usize {
-        2_000
-    }
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        Self {
-            days: defaults::days(),
-            interval_secs: defaults::interval_secs(),
-            batch_rows: defaults::batch_rows(),
-        }
-    }
-}
-
 impl RetentionConfig {
-    /// Returns the offending key and what is wrong with it.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(1..=3650).contains(&self.days) {
-            return Err((
-                "retention.days",
-                format!("{} is not between 1 and 3650", self.days),
-            ));
-        }
-        if !(60..=86_400).contains(&self.interval_secs) {
-            return Err((
-                "retention.interval_secs",
-                format!(
-                    "{} is not between 60 and 86400 (the policy promises a pass at least daily)",
-                    self.interval_secs
-                ),
-            ));
-        }
-        if !(100..=100_000).contains(&self.batch_rows) {
-            return Err((
-                "retention.batch_rows",
-                format!("{} is not between 100 and 100000", self.batch_rows),
-            ));
-        }
-        Ok(())
-    }
-
     /// Rows with `sent_at` before this are older than the retention.
     pub fn cutoff(&self, now: i64) -> i64 {
         now - i64::from(self.days) * SECONDS_PER_DAY

@@ -18,6 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 pub use ids::{DisplayName, IdError, UserId};
 pub use log_queue::{LogQueue, RowId, ROW_WAIT};
 
+pub use crate::config::Durability;
 use crate::core::address::{random_alias, EmailAddress};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
@@ -136,23 +137,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// When a committed metadata row is on disk (`store.synchronous`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// Every commit is fsynced before the caller goes on (SQLite
-    /// `synchronous = FULL`): a row, once `250` was answered, survives a
-    /// power cut.
-    Full,
-    /// Commits reach the WAL at once and the disk at the next checkpoint
-    /// (`synchronous = NORMAL`): a crash of the daemon loses nothing, a
-    /// power cut can lose the last rows (metadata, never mail: the sender
-    /// still holds a message until its `250`); the database never becomes
-    /// inconsistent.
-    #[default]
-    Normal,
-}
-
 impl Durability {
     fn pragma(self) -> &'static str {
         match self {
@@ -163,6 +147,11 @@ impl Durability {
 }
 
 impl Store {
+    /// The database `[store]` names, with its durability.
+    pub fn from_config(config: &crate::config::StoreConfig) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(&config.path, config.synchronous)
+    }
+
     /// Opens (creating with mode 0600 if needed) and migrates the database,
     /// with the default durability.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {

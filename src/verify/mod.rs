@@ -13,7 +13,6 @@ pub mod policy;
 pub mod seed;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use mail_auth::dmarc::verify::DmarcParameters;
@@ -23,62 +22,10 @@ use mail_auth::{
     AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, Parameters, RecordSet,
     SpfResult, Txt, MX,
 };
-use serde::Deserialize;
 
+pub use crate::config::verify::{Mode, VerifyConfig};
 use cache::DnsCache;
 pub use policy::{decide, decide_unverified, Claim, DmarcFinding, Evidence, NoDmarc, Verdict};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Check every message to an alias; refuse what fails.
-    #[default]
-    Enforce,
-    /// No checks (development without DNS).
-    Off,
-}
-
-/// `[verify]` in relay.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyConfig {
-    #[serde(default)]
-    pub mode: Mode,
-    #[serde(default)]
-    pub no_dmarc: NoDmarc,
-    /// Bound on all DNS work for one message; over it: 451 4.4.3.
-    #[serde(default = "default_dns_timeout_secs")]
-    pub dns_timeout_secs: u64,
-    /// Testing / offline only: answer DNS from this file and nothing else.
-    pub dns_records: Option<PathBuf>,
-}
-
-fn default_dns_timeout_secs() -> u64 {
-    5
-}
-
-impl Default for VerifyConfig {
-    fn default() -> Self {
-        Self {
-            mode: Mode::default(),
-            no_dmarc: NoDmarc::default(),
-            dns_timeout_secs: default_dns_timeout_secs(),
-            dns_records: None,
-        }
-    }
-}
-
-impl VerifyConfig {
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(1..=60).contains(&self.dns_timeout_secs) {
-            return Err((
-                "verify.dns_timeout_secs",
-                "must be between 1 and 60 seconds".into(),
-            ));
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

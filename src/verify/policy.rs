@@ -7,19 +7,7 @@
 //! decided only by what the message itself claims (its envelope and header
 //! From domains), never by whether the claim named the partner.
 
-use serde::Deserialize;
-
-/// What to require when the partner's domain publishes no DMARC record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoDmarc {
-    /// SPF pass for the partner's domain (MAIL FROM), or a DKIM pass with
-    /// `d=` the partner's domain or a parent of it.
-    #[default]
-    SpfOrDkim,
-    /// Accept: the domain owner has asked for nothing.
-    Accept,
-}
+pub use crate::config::verify::NoDmarc;
 
 /// DMARC for the header From domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,17 +14,7 @@ use std::fmt::Write as _;
 
 use cssparser::{Parser, ParserInput, ToCss, Token, TokenSerializationType};
 
-/// `[privacy] remote_content` in relay.toml: whether the reader's client
-/// may load what the sender's HTML points at. Re-exported by `html`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RemoteContent {
-    /// Nothing loads but the message's own parts (`cid:`) and `data:`.
-    #[default]
-    Block,
-    /// `http:`/`https:` resources are forwarded as the sender wrote them.
-    Keep,
-}
+pub use crate::config::privacy::RemoteContent;
 
 /// Deeper blocks than this are removed with the declaration or rule that
 /// holds them: it bounds the recursion (no real style sheet nests so deep).

@@ -9,6 +9,20 @@ use serde::Deserialize;
 
 use crate::core::address::Domain;
 
+pub mod dkim;
+mod durability;
+pub mod privacy;
+mod retention;
+pub mod upstream_url;
+pub mod verify;
+
+pub use dkim::DkimConfig;
+pub use durability::Durability;
+pub use privacy::{AutoReplies, RelayPolicy, RemoteContent};
+pub use retention::RetentionConfig;
+pub use upstream_url::UpstreamUrl;
+pub use verify::VerifyConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -39,12 +53,12 @@ pub struct Config {
     #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
-    pub retention: crate::retention::RetentionConfig,
+    pub retention: RetentionConfig,
     /// Outbound DKIM signing; without this section nothing is signed.
-    pub dkim: Option<crate::dkim::DkimConfig>,
+    pub dkim: Option<DkimConfig>,
     /// Inbound SPF/DKIM/DMARC checks of mail to an alias (enforced by default).
     #[serde(default)]
-    pub verify: crate::verify::VerifyConfig,
+    pub verify: VerifyConfig,
     #[serde(default)]
     pub bounces: BouncesConfig,
     #[serde(default)]
@@ -59,7 +73,7 @@ pub struct PrivacyConfig {
     /// chose (tracking pixels, remote images and styles): `block`
     /// (default) removes it, `keep` forwards it.
     #[serde(default)]
-    pub remote_content: crate::rewrite::RemoteContent,
+    pub remote_content: RemoteContent,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,8 +87,8 @@ pub struct BouncesConfig {
 
 impl Config {
     /// What the relay forwards, from `[smtp]` and `[bounces]`.
-    pub fn relay_policy(&self) -> crate::relay::RelayPolicy {
-        crate::relay::RelayPolicy {
+    pub fn relay_policy(&self) -> RelayPolicy {
+        RelayPolicy {
             remote_content: self.privacy.remote_content,
             auto_replies: self.smtp.auto_replies,
             disable_after_hard_bounces: self.bounces.disable_after,
@@ -118,7 +132,7 @@ pub struct SmtpConfig {
     /// Auto-replies (Auto-Submitted, vacation responders): `forward` them
     /// rewritten like any message, or `drop` them (accepted, not sent on).
     #[serde(default)]
-    pub auto_replies: crate::relay::AutoReplies,
+    pub auto_replies: AutoReplies,
     /// The operator's address: mail to `postmaster` and `abuse` on the alias
     /// domain (RFC 5321 4.5.1, RFC 2142) is sent there, wrapped. Unset, such
     /// mail is refused like an unknown alias.
@@ -261,9 +275,9 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Server secret for Message-ID tokens and VERP addresses; created (0600) if missing.
     pub secret_file: Option<PathBuf>,
-    /// `normal` or `full`: see [`crate::store::Durability`].
+    /// `normal` or `full`: see [`Durability`].
     #[serde(default)]
-    pub synchronous: crate::store::Durability,
+    pub synchronous: Durability,
 }
 
 impl Default for StoreConfig {
@@ -271,17 +285,12 @@ impl Default for StoreConfig {
         Self {
             path: defaults::store_path(),
             secret_file: None,
-            synchronous: crate::store::Durability::default(),
+            synchronous: Durability::default(),
         }
     }
 }
 
 impl StoreConfig {
-    /// The database this section names, with its durability.
-    pub fn open(&self) -> Result<std::sync::Arc<crate::store::Store>, crate::store::StoreError> {
-        crate::store::Store::open_with(&self.path, self.synchronous)
-    }
-
     pub fn secret_path(&self) -> PathBuf {
         match &self.secret_file {
             Some(path) => path.clone(),
@@ -547,7 +556,7 @@ impl Config {
                 ));
             }
         }
-        crate::upstream::UpstreamUrl::parse(&self.upstream.url)
+        UpstreamUrl::parse(&self.upstream.url)
             .map_err(|err| invalid("upstream.url", err.to_string()))?;
         Ok(())
     }
