@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the real peers the
-# end-to-end tests drive (Debian packages), runs fmt, clippy and every test,
+# end-to-end tests drive (Debian packages), runs fmt, the module-cycle
+# check, clippy and every test,
 # then a fuzz run of both targets that is the same on every machine
 # (FUZZ_RUNS inputs each from seed 1, default 20000; FUZZ_RUNS=0 leaves it
 # out and says so). Exploring for new crashes is fuzz/run.sh SECONDS.
@@ -14,6 +15,9 @@ bash scripts/install-peers.sh
 # connections); take the hard limit, as a daemon's unit would (LimitNOFILE).
 ulimit -n "$(ulimit -Hn)"
 cargo fmt --all -- --check
+# The pipeline reads one way: no module imports one that imports it back,
+# and core and config import nothing above them.
+python3 scripts/module_cycles.py
 cargo clippy --all-targets --locked -- -D warnings
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

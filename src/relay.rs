@@ -14,7 +14,6 @@ use crate::loop_guard;
 use crate::metrics::Metrics;
 use crate::postmaster;
 use crate::rewrite::{self, RewriteError};
-use crate::smtp::reply::Reply;
 use crate::store::{now_unix, LogEntry, LogQueue, Route, Store, StoreError};
 use crate::upstream::{DeliveryError, Envelope, Upstream};
 use crate::verify::{self, Verdict, Verifier};
@@ -53,6 +52,29 @@ pub struct Relay {
 }
 
 const HARD_BOUNCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// What became of a message handed to the relay. The SMTP session maps it
+/// to its reply (`smtp/reply.rs`); the relay decides no reply text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forwarded (or, by policy, accepted and dropped).
+    Delivered,
+    /// The recipient exists no more (a conversation revoked meanwhile).
+    NoSuchRecipient,
+    /// The message has passed through us before.
+    RoutingLoop,
+    /// Our own fault: the store could not take the row, a notice could not
+    /// be built or signed. Nothing was forwarded.
+    LocalError,
+    /// The sender is not the partner (one outcome for every reason).
+    SenderRefused,
+    /// The sender's checks could not finish (DNS).
+    DnsTemporary,
+    UpstreamTemporary,
+    UpstreamPermanent,
+    /// The message cannot be forwarded as it is.
+    Refused(RewriteError),
+}
 
 /// A recipient accepted at RCPT time.
 #[derive(Debug, Clone)]
@@ -118,22 +140,22 @@ impl Relay {
         sent_to: &str,
         raw: &[u8],
         max_header_bytes: usize,
-    ) -> Reply {
+    ) -> Outcome {
         let Some(operator) = self.postmaster.as_deref() else {
-            return Reply::NO_SUCH_RECIPIENT;
+            return Outcome::NoSuchRecipient;
         };
         let inspected = match rewrite::inspect_limited(raw, max_header_bytes) {
             Ok(inspected) => inspected,
             Err(err) => {
                 tracing::debug!(reason = %err, "message to postmaster refused");
-                return refusal(&err);
+                return Outcome::Refused(err);
             }
         };
         if let Some(sign) =
             loop_guard::detect(inspected.values_of("Received"), self.hostname.as_str())
         {
             tracing::debug!(reason = %sign, "message to postmaster refused: mail loop");
-            return Reply::ROUTING_LOOP;
+            return Outcome::RoutingLoop;
         }
         let message_id = format!("{}@{}", random_trace_id(), self.alias_domain);
         let wrapped = cpu_heavy(|| {
@@ -151,10 +173,10 @@ impl Relay {
         });
         let Some(wrapped) = wrapped else {
             tracing::error!("message to postmaster could not be wrapped");
-            return Reply::LOCAL_ERROR;
+            return Outcome::LocalError;
         };
         let Ok(wrapped) = self.sign(wrapped).await else {
-            return Reply::LOCAL_ERROR;
+            return Outcome::LocalError;
         };
         let envelope = Envelope {
             mail_from: "",
@@ -164,7 +186,7 @@ impl Relay {
             Ok(()) => {
                 self.metrics.postmaster.inc();
                 tracing::debug!(to = %sent_to, "message to the operator forwarded");
-                Reply::DELIVERED
+                Outcome::Delivered
             }
             Err(err) => {
                 tracing::warn!(to = %sent_to, error = %err, "upstream did not accept a message to the operator");
@@ -231,7 +253,7 @@ impl Relay {
         client: &verify::Client<'_>,
         raw: &[u8],
         max_header_bytes: usize,
-    ) -> Reply {
+    ) -> Outcome {
         let route = &accepted.route;
         if accepted.kind == RecipientKind::Bounce {
             return self.notify_bounce(route, raw).await;
@@ -240,7 +262,7 @@ impl Relay {
             Ok(inspected) => inspected,
             Err(err) => {
                 tracing::debug!(alias = %route.alias, reason = %err, "message refused");
-                return refusal(&err);
+                return Outcome::Refused(err);
             }
         };
         // Before the sender check: an auto-forwarding partner inbox sends
@@ -248,7 +270,7 @@ impl Relay {
         let received = inspected.values_of("Received");
         if let Some(sign) = loop_guard::detect(received, self.hostname.as_str()) {
             tracing::debug!(alias = %route.alias, reason = %sign, "message refused: mail loop");
-            return Reply::ROUTING_LOOP;
+            return Outcome::RoutingLoop;
         }
         let claim = verify::Claim {
             envelope_is_partner: accepted.envelope_sender_matches,
@@ -265,7 +287,7 @@ impl Relay {
             // bounce an auto-reply, which helps nobody.
             self.metrics.rejected("auto_reply_dropped");
             tracing::debug!(alias = %route.alias, "auto-reply dropped by policy");
-            return Reply::DELIVERED;
+            return Outcome::Delivered;
         }
         let now = now_unix();
         let trace_id = random_trace_id();
@@ -293,7 +315,7 @@ impl Relay {
             Ok(rewritten) => rewritten,
             Err(err) => {
                 tracing::debug!(alias = %route.alias, reason = %err, "message refused");
-                return refusal(&err);
+                return Outcome::Refused(err);
             }
         };
         let entry = LogEntry {
@@ -314,10 +336,10 @@ impl Relay {
                 tracing::warn!(error = %err, "upstream did not accept a forwarded message");
                 return upstream_refusal(&err);
             }
-            Err(ForwardError::Store(_)) => return Reply::LOCAL_ERROR,
+            Err(ForwardError::Store(_)) => return Outcome::LocalError,
         }
         tracing::debug!(alias = %route.alias, "message forwarded");
-        Reply::DELIVERED
+        Outcome::Delivered
     }
 }
 
@@ -335,7 +357,7 @@ impl Relay {
         client: &verify::Client<'_>,
         claim: verify::Claim,
         raw: &[u8],
-    ) -> Option<Reply> {
+    ) -> Option<Outcome> {
         let verdict = match &self.verifier {
             Some(verifier) => {
                 verifier
@@ -349,11 +371,11 @@ impl Relay {
             Verdict::Refuse(check) => {
                 self.metrics.sender_refused(check);
                 tracing::debug!(alias = %route.alias, check, "message refused: sender not accepted");
-                Some(Reply::SENDER_REFUSED)
+                Some(Outcome::SenderRefused)
             }
             Verdict::TryLater(check) => {
                 tracing::debug!(alias = %route.alias, check, "message deferred: sender authentication incomplete");
-                Some(Reply::DNS_TEMPORARY)
+                Some(Outcome::DnsTemporary)
             }
         }
     }
@@ -416,11 +438,11 @@ impl Relay {
     /// Either way the DSN is answered 250 only once we are done with it,
     /// so a notice the upstream could not take yet is retried by the
     /// reporting MTA.
-    async fn notify_bounce(&self, route: &Route, raw: &[u8]) -> Reply {
+    async fn notify_bounce(&self, route: &Route, raw: &[u8]) -> Outcome {
         let Some(report) = bounce::read_report(raw) else {
             self.metrics.bounce("dropped");
             tracing::debug!(alias = %route.alias, "message to a bounce address is no delivery failure; dropped");
-            return Reply::DELIVERED;
+            return Outcome::Delivered;
         };
         let now = now_unix();
         let mut report = report;
@@ -438,10 +460,10 @@ impl Relay {
         }) else {
             self.metrics.bounce("notice_not_built");
             tracing::error!("bounce notice could not be built");
-            return Reply::LOCAL_ERROR;
+            return Outcome::LocalError;
         };
         let Ok(notice) = self.sign(notice).await else {
-            return Reply::LOCAL_ERROR;
+            return Outcome::LocalError;
         };
         // The null reverse path: a notice about a failure must never cause
         // another one (RFC 5321 4.5.5), so a bounce of it goes nowhere.
@@ -459,7 +481,7 @@ impl Relay {
                 if report.class == bounce::BounceClass::Permanent {
                     self.count_hard_bounce(route).await;
                 }
-                Reply::DELIVERED
+                Outcome::Delivered
             }
             Err(err) => {
                 self.metrics.bounce("notice_not_accepted");
@@ -562,21 +584,10 @@ impl Relay {
 
 /// The final reply to DATA when the upstream did not take the message:
 /// the sending MTA retries a temporary failure, a permanent one bounces.
-fn upstream_refusal(err: &DeliveryError) -> Reply {
+fn upstream_refusal(err: &DeliveryError) -> Outcome {
     match err {
-        DeliveryError::Temporary(_) => Reply::UPSTREAM_TEMPORARY,
-        DeliveryError::Permanent(_) => Reply::UPSTREAM_PERMANENT,
-    }
-}
-
-fn refusal(err: &RewriteError) -> Reply {
-    match err {
-        RewriteError::BareLineEnding => Reply::BARE_LINE_ENDING,
-        RewriteError::HeaderTooLarge => Reply::HEADER_TOO_LARGE,
-        RewriteError::MalformedHeader => Reply::MALFORMED_HEADER,
-        RewriteError::SeveralFrom | RewriteError::BadFrom => Reply::BAD_FROM,
-        RewriteError::TooComplex => Reply::TOO_COMPLEX,
-        RewriteError::UnreadableSmime => Reply::UNREADABLE_SMIME,
+        DeliveryError::Temporary(_) => Outcome::UpstreamTemporary,
+        DeliveryError::Permanent(_) => Outcome::UpstreamPermanent,
     }
 }
 

@@ -2,6 +2,9 @@
 //! be checked against a single list. Texts are generic on purpose: they
 //! never echo an upstream's words, an address or anything the client sent.
 
+use crate::relay::Outcome;
+use crate::rewrite::RewriteError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
@@ -149,4 +152,53 @@ impl Reply {
         Reply::new(555, "5.5.4 Parameter not recognized or not implemented");
     pub const TLS_ALREADY: Reply = Reply::new(503, "5.5.1 TLS already active");
     pub const TLS_FAILED: Reply = Reply::new(454, "4.7.0 TLS not available");
+}
+
+impl From<Outcome> for Reply {
+    /// What the client is told of a message the relay took after DATA.
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Delivered => Reply::DELIVERED,
+            Outcome::NoSuchRecipient => Reply::NO_SUCH_RECIPIENT,
+            Outcome::RoutingLoop => Reply::ROUTING_LOOP,
+            Outcome::LocalError => Reply::LOCAL_ERROR,
+            Outcome::SenderRefused => Reply::SENDER_REFUSED,
+            Outcome::DnsTemporary => Reply::DNS_TEMPORARY,
+            Outcome::UpstreamTemporary => Reply::UPSTREAM_TEMPORARY,
+            Outcome::UpstreamPermanent => Reply::UPSTREAM_PERMANENT,
+            Outcome::Refused(err) => match err {
+                RewriteError::BareLineEnding => Reply::BARE_LINE_ENDING,
+                RewriteError::HeaderTooLarge => Reply::HEADER_TOO_LARGE,
+                RewriteError::MalformedHeader => Reply::MALFORMED_HEADER,
+                RewriteError::SeveralFrom | RewriteError::BadFrom => Reply::BAD_FROM,
+                RewriteError::TooComplex => Reply::TOO_COMPLEX,
+                RewriteError::UnreadableSmime => Reply::UNREADABLE_SMIME,
+            },
+        }
+    }
+}
+
+/// The greeting: our host name and nothing else (no software, no version).
+pub fn greeting(hostname: &str) -> String {
+    format!("220 {hostname} ESMTP\r\n")
+}
+
+/// The reply to HELO, or to EHLO with the extensions we offer.
+pub fn hello(hostname: &str, extended: bool, max_message_bytes: usize, starttls: bool) -> String {
+    if !extended {
+        return format!("250 {hostname}\r\n");
+    }
+    let size = format!("SIZE {max_message_bytes}");
+    let mut lines = vec![hostname, "PIPELINING", size.as_str()];
+    if starttls {
+        lines.push("STARTTLS");
+    }
+    lines.extend(["8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]);
+    let last = lines.len() - 1;
+    let mut out = String::new();
+    for (index, line) in lines.iter().enumerate() {
+        let separator = if index == last { ' ' } else { '-' };
+        out.push_str(&format!("250{separator}{line}\r\n"));
+    }
+    out
 }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::data::{DataOutcome, DataReader};
 use super::limits::{ClientKey, Limits, Reservation};
 use super::rcpt::{classify_rcpt_path, raw_rcpt_path, RcptTarget};
-use super::reply::Reply;
+use super::reply::{self, Reply};
 use super::SessionSettings;
 use crate::core::address::{is_alias_shape, EmailAddress};
 use crate::core::tokens::VERP_PREFIX;
@@ -149,7 +149,7 @@ impl<'a> Session<'a> {
             )
         };
         if !self.tls_active {
-            let greeting = format!("220 {} ESMTP\r\n", self.relay.hostname);
+            let greeting = reply::greeting(self.relay.hostname.as_str());
             write_within(stream, greeting.as_bytes(), write_limit(started)).await?;
         }
         let mut input: Vec<u8> = Vec::new();
@@ -379,27 +379,13 @@ impl<'a> Session<'a> {
         self.helo = Some(host.trim().to_owned());
         self.greeted = true;
         self.transaction = None;
-        let hostname = &self.relay.hostname;
-        if !extended {
-            self.out
-                .extend_from_slice(format!("250 {hostname}\r\n").as_bytes());
-            return Step::Continue;
-        }
-        let mut lines = vec![
-            hostname.to_string(),
-            "PIPELINING".to_owned(),
-            format!("SIZE {}", self.settings.max_message_bytes),
-        ];
-        if self.settings.tls_available && !self.tls_active {
-            lines.push("STARTTLS".to_owned());
-        }
-        lines.extend(["8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"].map(str::to_owned));
-        let last = lines.len() - 1;
-        for (index, line) in lines.iter().enumerate() {
-            let separator = if index == last { ' ' } else { '-' };
-            self.out
-                .extend_from_slice(format!("250{separator}{line}\r\n").as_bytes());
-        }
+        let hello = reply::hello(
+            self.relay.hostname.as_str(),
+            extended,
+            self.settings.max_message_bytes,
+            self.settings.tls_available && !self.tls_active,
+        );
+        self.out.extend_from_slice(hello.as_bytes());
         Step::Continue
     }
 
@@ -614,7 +600,7 @@ impl<'a> Session<'a> {
                     helo: self.helo.as_deref().unwrap_or_default(),
                     mail_from: sender.as_deref(),
                 };
-                let reply = match &recipient {
+                let outcome = match &recipient {
                     Recipient::Conversation(accepted) => {
                         Box::pin(self.relay.forward(
                             accepted,
@@ -635,6 +621,7 @@ impl<'a> Session<'a> {
                 };
                 drop(held);
                 self.idle_commands = 0;
+                let reply = Reply::from(outcome);
                 if reply == Reply::DELIVERED {
                     self.limits
                         .alias_messages
