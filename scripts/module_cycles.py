@@ -10,12 +10,13 @@ re-exporting or calling its children is not a sibling edge. Prints every
 cycle found and exits 1, or prints the layering and exits 0.
 
 Usage: scripts/module_cycles.py [src-dir]
+       scripts/module_cycles.py --self-test   (shows the check can fail)
 """
 import os
 import re
 import sys
 
-SRC = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
+SRC = os.path.join(os.path.dirname(__file__), "..", "src")
 
 
 def module_of(path):
@@ -180,5 +181,42 @@ def find_cycles(graph):
     return out
 
 
+def self_test():
+    """Trees with a known fault must fail, a clean one must pass."""
+    import tempfile
+
+    global SRC
+    cases = {
+        "a cycle of siblings": (
+            {"lib.rs": "mod a; mod b;", "a.rs": "use crate::b::B;", "b/mod.rs": "use crate::a::A;"},
+            1,
+        ),
+        "a cycle through a group import": (
+            {"lib.rs": "", "x/mod.rs": "mod p; mod q;", "x/p.rs": "use super::{q::Q};",
+             "x/q.rs": "fn f() { super::p::g() }"},
+            1,
+        ),
+        "a leaf that imports": ({"lib.rs": "", "config/mod.rs": "use crate::smtp::X;", "smtp.rs": ""}, 1),
+        "one way": ({"lib.rs": "", "a.rs": "use crate::b::B;", "b.rs": "use crate::core::C;", "core.rs": ""}, 0),
+    }
+    for name, (files, expected) in cases.items():
+        with tempfile.TemporaryDirectory() as tree:
+            for path, text in files.items():
+                os.makedirs(os.path.dirname(os.path.join(tree, path)), exist_ok=True)
+                with open(os.path.join(tree, path), "w", encoding="utf-8") as f:
+                    f.write(text)
+            SRC = tree
+            got = main()
+        if got != expected:
+            print(f"self-test failed: {name}: exit {got}, expected {expected}")
+            return 1
+    print(f"self-test: {len(cases)} cases as expected")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
+    if sys.argv[1:]:
+        SRC = sys.argv[1]
     sys.exit(main())
