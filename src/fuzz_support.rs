@@ -20,7 +20,7 @@ use crate::rewrite::{self, check_line_endings};
 use crate::smtp::limits::Limits;
 use crate::smtp::session::Session;
 use crate::smtp::SessionSettings;
-use crate::store::{Participant, Store, UserId};
+use crate::store::{Participant, SqliteStore, UserId};
 use crate::upstream::Upstream;
 
 /// Rewrite invariants: whatever `inspect` accepts is forwarded (or
@@ -197,18 +197,19 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("fuzz.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("fuzz.db")).expect("store");
         let person = |id: &str, email: &str| Participant {
             user_id: UserId::parse(id).expect("id"),
             email: crate::core::address::EmailAddress::parse(email).expect("email"),
             display_name: None,
         };
         let (conv, _) = store
+            .database()
             .create_conversation(&person("a", "a@a.example"), &person("b", "b@b.example"), 0)
             .expect("conversation");
         let domain = Domain::parse("relay.test").expect("domain");
         let relay = Relay::new(
-            store,
+            Arc::new(store),
             Arc::new(Upstream::Discard),
             Arc::new(Metrics::new()),
             &ServerSecret::from_bytes([1; 32]),

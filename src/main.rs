@@ -16,7 +16,7 @@ use anonrelay::metrics::Metrics;
 use anonrelay::relay::Relay;
 use anonrelay::retention;
 use anonrelay::smtp::{self, Server, SessionSettings, TlsHandle};
-use anonrelay::store::{now_unix, DisplayName, Participant, Store, UserId};
+use anonrelay::store::{self, now_unix, DisplayName, Participant, UserId};
 use anonrelay::upstream::Upstream;
 use anonrelay::verify::{self, Verifier};
 
@@ -131,22 +131,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(serve(config))
         }
         Command::CheckConfig => check_config(&config, &cli.config),
-        Command::Prune { dry_run } => prune(&config, dry_run),
-        Command::Conversation(command) => conversation(&config, command),
-        Command::User(command) => user(&config, command),
-        Command::Log { user } => {
-            let user = UserId::parse(&user).context("--user")?;
-            let store = Store::from_config(&config.store)?;
-            let rows = store.log_for_user(user.as_str())?;
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-            Ok(())
-        }
+        Command::Prune { dry_run } => admin_runtime()?.block_on(prune(&config, dry_run)),
+        Command::Conversation(command) => admin_runtime()?.block_on(conversation(&config, command)),
+        Command::User(command) => admin_runtime()?.block_on(user(&config, command)),
+        Command::Log { user } => admin_runtime()?.block_on(log(&config, &user)),
         Command::Dkim(DkimCommand::Keygen {
             selector,
             algorithm,
             out,
         }) => dkim_keygen(&config, selector, algorithm, &out),
     }
+}
+
+/// The admin commands' runtime: one thread; the store's blocking calls run
+/// on its blocking pool.
+fn admin_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn log(config: &Config, user: &str) -> anyhow::Result<()> {
+    let user = UserId::parse(user).context("--user")?;
+    let store = store::open(&config.store)?;
+    let rows = store.log_for_user(user.as_str()).await?;
+    println!("{}", serde_json::to_string_pretty(&rows)?);
+    Ok(())
 }
 
 /// `[dkim]`'s signer, if configured; a bad key stops the start.
@@ -252,7 +263,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(smtp::load_tls(cert, key)?),
         _ => None,
     };
-    let store = Store::from_config(&config.store)?;
+    let store = store::open(&config.store)?;
     let secret = ServerSecret::load_or_create(&config.store.secret_path())?;
     let dkim = load_dkim(&config)?;
     let verifier = Verifier::from_config(&config.verify, config.smtp.hostname.as_str())?;
@@ -409,17 +420,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing sessions in progress");
 }
 
-fn prune(config: &Config, dry_run: bool) -> anyhow::Result<()> {
-    let store = Store::from_config(&config.store)?;
+async fn prune(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let store = store::open(&config.store)?;
     let cutoff = config.retention.cutoff(now_unix());
     if dry_run {
-        let count = store.count_older(cutoff)?;
+        let count = store.count_older(cutoff).await?;
         println!(
             "would erase {count} log rows older than {} days",
             config.retention.days
         );
     } else {
-        let count = store.prune_log(cutoff, config.retention.batch_rows)?;
+        let count = store.prune_log(cutoff, config.retention.batch_rows).await?;
         println!(
             "erased {count} log rows older than {} days",
             config.retention.days
@@ -467,8 +478,8 @@ fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result<()> {
-    let store = Store::from_config(&config.store)?;
+async fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result<()> {
+    let store = store::open(&config.store)?;
     match command {
         ConversationCommand::Create {
             a_user,
@@ -480,7 +491,7 @@ fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result
         } => {
             let a = participant("a", &a_user, &a_email, a_name.as_deref())?;
             let b = participant("b", &b_user, &b_email, b_name.as_deref())?;
-            let (aliases, _created) = store.create_conversation(&a, &b, now_unix())?;
+            let (aliases, _created) = store.create_conversation(&a, &b, now_unix()).await?;
             let domain = &config.smtp.alias_domain;
             println!(
                 "{}",
@@ -492,7 +503,7 @@ fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result
             );
         }
         ConversationCommand::Revoke { id } => {
-            if !store.revoke_conversation(&id, now_unix())? {
+            if !store.revoke_conversation(&id, now_unix()).await? {
                 bail!("no live conversation with id {id}");
             }
             println!("conversation {id} revoked");
@@ -501,19 +512,19 @@ fn conversation(config: &Config, command: ConversationCommand) -> anyhow::Result
     Ok(())
 }
 
-fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let store = Store::from_config(&config.store)?;
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = store::open(&config.store)?;
     match command {
         UserCommand::Delete { id } => {
             let id = UserId::parse(&id).context("user id")?;
-            if !store.delete_user(id.as_str())? {
+            if !store.delete_user(id.as_str()).await? {
                 bail!("no user with id {id}");
             }
             println!("user {id} deleted");
         }
         UserCommand::Export { id } => {
             let id = UserId::parse(&id).context("user id")?;
-            let Some(export) = store.export_user(id.as_str())? else {
+            let Some(export) = store.export_user(id.as_str()).await? else {
                 bail!("no user with id {id}");
             };
             println!("{}", serde_json::to_string_pretty(&export)?);

@@ -14,7 +14,7 @@ use crate::loop_guard;
 use crate::metrics::Metrics;
 use crate::postmaster;
 use crate::rewrite::{self, RewriteError};
-use crate::store::{now_unix, LogEntry, LogQueue, Route, Store, StoreError};
+use crate::store::{now_unix, LogEntry, Route, Store, StoreError};
 use crate::upstream::{DeliveryError, Envelope, Upstream};
 use crate::verify::{self, Verdict, Verifier};
 
@@ -32,14 +32,13 @@ pub enum ForwardError {
 const VERP_VALID_DAYS: u64 = 14;
 
 pub struct Relay {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     pub upstream: Arc<Upstream>,
     pub metrics: Arc<Metrics>,
     pub alias_domain: Domain,
     pub hostname: Domain,
     cipher: MessageIdCipher,
     verp: VerpSigner,
-    log: LogQueue,
     /// Signs everything handed to the upstream; None: mail goes unsigned.
     dkim: Option<Arc<Signer>>,
     policy: RelayPolicy,
@@ -96,7 +95,7 @@ pub enum RecipientKind {
 
 impl Relay {
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         upstream: Arc<Upstream>,
         metrics: Arc<Metrics>,
         secret: &ServerSecret,
@@ -110,7 +109,6 @@ impl Relay {
             hostname,
             cipher: secret.message_id_cipher(),
             verp: secret.verp_signer(),
-            log: LogQueue::start(Arc::clone(&store)),
             store,
             dkim: None,
             policy: RelayPolicy::default(),
@@ -216,7 +214,7 @@ impl Relay {
 
     pub async fn route(&self, alias: &str) -> Result<Option<Route>, StoreError> {
         let alias = alias.to_owned();
-        self.store.call(move |store| store.route(&alias)).await
+        self.store.route(&alias).await
     }
 
     pub fn accept(&self, route: Route, envelope_sender: Option<&str>) -> Accepted {
@@ -407,7 +405,7 @@ impl Relay {
             ),
             self.alias_domain
         );
-        let row = self.log.reserve(entry).await.map_err(|err| {
+        let row = self.store.reserve_log_row(entry).await.map_err(|err| {
             self.metrics.store_failure("reserve_row");
             tracing::error!(error = %err, "metadata row not written: message not forwarded");
             ForwardError::Store(err)
@@ -421,7 +419,7 @@ impl Relay {
                 DeliveryError::Temporary(_) => "temporary",
                 DeliveryError::Permanent(_) => "permanent",
             });
-            if let Err(store_err) = self.log.release(row).await {
+            if let Err(store_err) = self.store.release_log_row(row).await {
                 // The safe side: a row for a message that was not sent.
                 self.metrics.store_failure("release_row");
                 tracing::error!(error = %store_err, "metadata row of a message not forwarded was not removed");
@@ -509,14 +507,7 @@ impl Relay {
         // A store error withholds the subject: the safe side.
         let quotable = self
             .store
-            .call(move |store| {
-                store.logged_subject_on_alias(
-                    &alias,
-                    since,
-                    &subject,
-                    bounce::MAX_QUOTED_SUBJECT_CHARS,
-                )
-            })
+            .logged_subject_on_alias(&alias, since, &subject, bounce::MAX_QUOTED_SUBJECT_CHARS)
             .await
             .unwrap_or(false);
         if !quotable {
@@ -563,7 +554,7 @@ impl Relay {
         let conversation = route.conversation_id.clone();
         let revoked = self
             .store
-            .call(move |store| store.revoke_conversation(&conversation, now_unix()))
+            .revoke_conversation(&conversation, now_unix())
             .await;
         match revoked {
             Ok(_) => {

@@ -21,25 +21,23 @@ impl RetentionConfig {
 
 /// One pass at wall-clock time `now`; returns the number of rows erased.
 pub async fn prune_once(
-    store: &Arc<Store>,
+    store: &Arc<dyn Store>,
     config: &RetentionConfig,
     now: i64,
 ) -> Result<usize, StoreError> {
     let cutoff = config.cutoff(now);
     let batch = config.batch_rows;
-    store
-        .call(move |store| store.prune_log(cutoff, batch))
-        .await
+    store.prune_log(cutoff, batch).await
 }
 
 /// Prunes now and then every interval, until the task is dropped.
-pub async fn run(store: Arc<Store>, config: RetentionConfig) {
+pub async fn run(store: Arc<dyn Store>, config: RetentionConfig) {
     run_with_clock(store, config, now_unix).await
 }
 
 /// [`run`] with the wall clock passed in, so a test can move it together
 /// with tokio's paused timer.
-pub async fn run_with_clock(store: Arc<Store>, config: RetentionConfig, now: impl Fn() -> i64) {
+pub async fn run_with_clock(store: Arc<dyn Store>, config: RetentionConfig, now: impl Fn() -> i64) {
     let mut ticks = tokio::time::interval(Duration::from_secs(config.interval_secs));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -63,12 +61,12 @@ pub const WAL_TRUNCATE_INTERVAL: Duration = Duration::from_secs(60);
 /// long `anonrelay log` or export) simply runs again next time, so the WAL
 /// a long reader let grow is given back soon after it ends, not at the next
 /// retention pass.
-pub async fn keep_wal_small(store: Arc<Store>) {
+pub async fn keep_wal_small(store: Arc<dyn Store>) {
     let mut ticks = tokio::time::interval(WAL_TRUNCATE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match store.call(|store| store.truncate_wal()).await {
+        match store.compact().await {
             Ok(true) => {}
             Ok(false) => tracing::debug!("WAL checkpoint blocked by a reader; next time"),
             Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
@@ -116,32 +114,33 @@ mod tests {
 
         const NOW: i64 = 1_800_000_000;
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("relay.db")).unwrap();
+        let store =
+            Arc::new(crate::store::SqliteStore::open(&dir.path().join("relay.db")).unwrap());
+        let db = store.database();
         let person = |id: &str, email: &str| Participant {
             user_id: UserId::parse(id).unwrap(),
             email: EmailAddress::parse(email).unwrap(),
             display_name: None,
         };
-        store
-            .create_conversation(
-                &person("a", "alice@a.example"),
-                &person("b", "bob@b.example"),
-                NOW,
-            )
-            .unwrap();
+        db.create_conversation(
+            &person("a", "alice@a.example"),
+            &person("b", "bob@b.example"),
+            NOW,
+        )
+        .unwrap();
         for days in [89, 90, 91] {
-            store
-                .log_message(&LogEntry {
-                    sent_at: NOW - days * SECONDS_PER_DAY,
-                    sender_id: Some("b".into()),
-                    recipient_id: Some("a".into()),
-                    alias: "someali".into(),
-                    subject: format!("{days} days"),
-                })
-                .unwrap();
+            db.log_message(&LogEntry {
+                sent_at: NOW - days * SECONDS_PER_DAY,
+                sender_id: Some("b".into()),
+                recipient_id: Some("a".into()),
+                alias: "someali".into(),
+                subject: format!("{days} days"),
+            })
+            .unwrap();
         }
-        let subjects = |store: &Store| -> Vec<String> {
+        let subjects = |store: &crate::store::SqliteStore| -> Vec<String> {
             store
+                .database()
                 .log_for_user("a")
                 .unwrap()
                 .into_iter()
@@ -154,7 +153,8 @@ mod tests {
             interval_secs: SECONDS_PER_DAY as u64,
             ..Default::default()
         };
-        let timer = tokio::spawn(run_with_clock(Arc::clone(&store), config, move || {
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let timer = tokio::spawn(run_with_clock(dyn_store, config, move || {
             clock.load(Ordering::SeqCst)
         }));
 

@@ -90,10 +90,7 @@ async fn create_conversation(State(state): AppState, body: Bytes) -> Result<Resp
         return Err(ApiError::invalid("b.user_id", "must differ from a.user_id"));
     }
     let relay = &state.relay;
-    let (aliases, created) = relay
-        .store
-        .call(move |store| store.create_conversation(&a, &b, now_unix()))
-        .await?;
+    let (aliases, created) = relay.store.create_conversation(&a, &b, now_unix()).await?;
     if created {
         relay.metrics.conversations_created.inc();
         tracing::debug!(alias_a = %aliases.alias_a, alias_b = %aliases.alias_b, "conversation created");
@@ -121,7 +118,7 @@ async fn revoke_conversation(
         state
             .relay
             .store
-            .call(move |store| store.revoke_conversation(&id, now_unix()))
+            .revoke_conversation(&id, now_unix())
             .await?
     };
     if !revoked {
@@ -154,10 +151,7 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
             request.conversation_id.clone(),
             from_user.as_str().to_owned(),
         );
-        relay
-            .store
-            .call(move |store| store.conversation_for(&id, &user))
-            .await?
+        relay.store.conversation_for(&id, &user).await?
     };
     let Some(view) = view.filter(|v| v.revoked_at.is_none()) else {
         return Err(ApiError::not_found(
@@ -237,11 +231,7 @@ async fn delete_user(
     let id = user_path(&id)?;
     let deleted = {
         let id = id.clone();
-        state
-            .relay
-            .store
-            .call(move |store| store.delete_user(&id))
-            .await?
+        state.relay.store.delete_user(&id).await?
     };
     if !deleted {
         return Err(ApiError::not_found("user"));
@@ -253,11 +243,7 @@ async fn delete_user(
 
 async fn export_user(State(state): AppState, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = user_path(&id)?;
-    let export = state
-        .relay
-        .store
-        .call(move |store| store.export_user(&id))
-        .await?;
+    let export = state.relay.store.export_user(&id).await?;
     match export {
         Some(export) => Ok(Json(export).into_response()),
         None => Err(ApiError::not_found("user")),
@@ -270,7 +256,7 @@ async fn healthz(State(state): AppState) -> Response {
     // makes every message wait and then answer 451.
     let store_ok = relay
         .store
-        .call(|store| store.probe_write(HEALTH_WRITE_WAIT))
+        .probe_write(HEALTH_WRITE_WAIT)
         .await
         .inspect_err(|_| relay.metrics.store_failure("health_probe"))
         .is_ok();
@@ -292,7 +278,7 @@ async fn metrics(State(state): AppState) -> Response {
     state
         .relay
         .metrics
-        .set_wal_bytes(state.relay.store.wal_bytes());
+        .set_wal_bytes(state.relay.store.journal_bytes());
     (
         [(
             header::CONTENT_TYPE,

@@ -12,23 +12,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{LogEntry, Store, StoreError};
+use super::Database;
+use crate::store::{LogEntry, RowId, StoreError, ROW_WAIT};
 
 /// Rows written in one transaction at most.
 const MAX_BATCH: usize = 512;
 /// Rows waiting at most; beyond it callers wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
-/// How long a caller waits for its row at most, queueing included. A
-/// sending MTA waits minutes for the reply to the final dot (Postfix's
-/// `smtp_data_done_timeout` is 600 s; some set 30 s), and the upstream's
-/// answer comes after this: a session answers `451` long before its
-/// client gives up, so the client never retries a message we forwarded.
-pub const ROW_WAIT: Duration = Duration::from_secs(10);
-
-/// A reserved row: its id, to remove it if the message is not sent after all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RowId(i64);
-
 enum Job {
     Reserve {
         entry: LogEntry,
@@ -48,7 +38,7 @@ pub struct LogQueue {
 
 impl LogQueue {
     /// Starts the writer thread; it ends when every `LogQueue` is dropped.
-    pub fn start(store: Arc<Store>) -> Self {
+    pub fn start(store: Arc<Database>) -> Self {
         let (jobs, receiver) = mpsc::channel::<Job>(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("anonrelay-log".into())
@@ -114,7 +104,7 @@ fn stopped() -> StoreError {
 
 /// The writer thread: batches of reservations, one transaction each, then
 /// the releases that queued with them.
-fn write_rows(store: &Store, mut receiver: mpsc::Receiver<Job>) {
+fn write_rows(store: &Database, mut receiver: mpsc::Receiver<Job>) {
     let mut reserves = Vec::with_capacity(MAX_BATCH);
     let mut releases = Vec::new();
     while let Some(first) = receiver.blocking_recv() {
@@ -141,7 +131,7 @@ fn write_rows(store: &Store, mut receiver: mpsc::Receiver<Job>) {
 
 type Reservation = (LogEntry, Instant, oneshot::Sender<Result<RowId, String>>);
 
-fn commit_reservations(store: &Store, reserves: &mut Vec<Reservation>) {
+fn commit_reservations(store: &Database, reserves: &mut Vec<Reservation>) {
     const LATE: &str = "the store did not take the row in time";
     let now = Instant::now();
     // Callers whose time is up are answered without a write: their session

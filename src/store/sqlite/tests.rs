@@ -1,13 +1,16 @@
+use std::sync::Arc;
+
+use super::log_queue::LogQueue;
 use super::*;
 
-fn temp_store() -> (tempfile::TempDir, Arc<Store>) {
+fn temp_store() -> (tempfile::TempDir, Arc<Database>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("relay.db")).unwrap();
+    let store = Arc::new(Database::open(&dir.path().join("relay.db")).unwrap());
     (dir, store)
 }
 
 /// The conversation between users a (alice@a.example) and b (bob@b.example).
-fn alice_and_bob(store: &Store) -> ConversationAliases {
+fn alice_and_bob(store: &Database) -> ConversationAliases {
     store
         .create_conversation(
             &person("a", "alice@a.example"),
@@ -187,7 +190,7 @@ fn reopening_keeps_data_and_schema_version() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("relay.db");
     let conv = {
-        let store = Store::open(&path).unwrap();
+        let store = Arc::new(Database::open(&path).unwrap());
         store
             .create_conversation(
                 &person("a", "alice@a.example"),
@@ -197,7 +200,7 @@ fn reopening_keeps_data_and_schema_version() {
             .unwrap()
             .0
     };
-    let store = Store::open(&path).unwrap();
+    let store = Arc::new(Database::open(&path).unwrap());
     assert!(store.route(&conv.alias_a).unwrap().is_some());
     let version: i64 = lock(&store.writer)
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -232,7 +235,7 @@ fn a_database_from_before_numbered_steps_is_migrated() {
         )
         .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = Arc::new(Database::open(&path).unwrap());
     let conn = lock(&store.writer);
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -293,7 +296,7 @@ fn group_commit_writes_every_row_and_reports_each() {
 }
 
 /// A store holding users a and b in one conversation (log rows need both).
-fn store_of_a_and_b() -> (tempfile::TempDir, Arc<Store>) {
+fn store_of_a_and_b() -> (tempfile::TempDir, Arc<Database>) {
     let (dir, store) = temp_store();
     store
         .create_conversation(
@@ -392,14 +395,15 @@ fn a_checkpoint_blocked_by_a_reader_is_an_error_not_a_silent_success() {
 #[test]
 fn durability_sets_sqlites_synchronous_mode() {
     let dir = tempfile::tempdir().unwrap();
-    let mode = |store: &Store| -> i64 {
+    let mode = |store: &Database| -> i64 {
         lock(&store.writer)
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
             .unwrap()
     };
-    let normal = Store::open(&dir.path().join("normal.db")).unwrap();
+    let normal = Arc::new(Database::open(&dir.path().join("normal.db")).unwrap());
     assert_eq!(mode(&normal), 1, "NORMAL by default");
-    let full = Store::open_with(&dir.path().join("full.db"), Durability::Full).unwrap();
+    let full =
+        Arc::new(Database::open_with(&dir.path().join("full.db"), Durability::Full).unwrap());
     assert_eq!(mode(&full), 2, "FULL when asked");
     let config: crate::config::Config = toml::from_str(
         "[smtp]\nlisten = \"127.0.0.1:2525\"\nhostname = \"mx.relay.test\"\nalias_domain = \"relay.test\"\n\
@@ -432,7 +436,7 @@ fn addresses_stored_in_a_label_form_are_made_canonical() {
         )
         .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = Arc::new(Database::open(&path).unwrap());
     let conn = lock(&store.writer);
     let email = |id: &str| -> String {
         conn.query_row("SELECT email FROM users WHERE id = ?1", [id], |r| r.get(0))
