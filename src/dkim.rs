@@ -7,7 +7,6 @@
 //! 2048 bits) or Ed25519 (PKCS#8 `PRIVATE KEY`). [`generate_ed25519`] makes
 //! the latter for `anonrelay dkim keygen`; ring cannot generate RSA keys.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use mail_auth::common::crypto::{DkimKey, Ed25519Key, RsaKey, Sha256};
@@ -18,6 +17,7 @@ use rustls_pki_types::PrivateKeyDer;
 
 pub use crate::config::dkim::{validate_selector, DkimConfig, KeyAlgorithm, DEFAULT_SELECTOR};
 use crate::core::address::Domain;
+use crate::core::secret_file::{self, SecretFileError};
 
 /// Headers covered by the signature: everything a reader sees or a client
 /// threads on. Missing ones are signed as absent, so nobody can add them
@@ -38,13 +38,8 @@ pub const SIGNED_HEADERS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("config key `dkim.key_file`: cannot read DKIM key {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config key `dkim.key_file`: DKIM key {path} is readable by everyone; chmod 600 it")]
-    WorldReadable { path: PathBuf },
+    #[error("config key `dkim.key_file`: DKIM key {0}")]
+    File(#[from] SecretFileError),
     #[error("config key `dkim.key_file`: DKIM key {path} holds no PEM private key (expected `PRIVATE KEY` or `RSA PRIVATE KEY`)")]
     NotPem { path: PathBuf },
     #[error("config key `dkim.key_file`: DKIM key {path} is neither an Ed25519 nor an RSA (2048 bits or more) private key")]
@@ -107,15 +102,7 @@ impl Signer {
     /// Reads and checks the key of `[dkim]`; signatures get `d=domain`.
     pub fn load(config: &DkimConfig, domain: &Domain) -> Result<Self, KeyError> {
         let path = &config.key_file;
-        let read_error = |source| KeyError::Read {
-            path: path.clone(),
-            source,
-        };
-        let metadata = std::fs::metadata(path).map_err(read_error)?;
-        if metadata.permissions().mode() & 0o004 != 0 {
-            return Err(KeyError::WorldReadable { path: path.clone() });
-        }
-        let pem = std::fs::read(path).map_err(read_error)?;
+        let pem = secret_file::read(path)?;
         let signer = Self::from_pem(&pem, path, &config.selector, domain.as_str())?;
         match config.algorithm {
             Some(configured) if configured != signer.algorithm => {

@@ -422,7 +422,13 @@ fn refuses_to_start_with_a_bad_token_file() {
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = serve();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by everyone"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("hook.token_file")
+            && stderr.contains("mode 644")
+            && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
     std::fs::write(&token_file, "\n").unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = serve();

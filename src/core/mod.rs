@@ -6,5 +6,6 @@
 pub mod address;
 pub mod budget;
 pub mod clock;
+pub mod secret_file;
 pub mod tokens;
 pub mod window;

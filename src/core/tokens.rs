@@ -1,8 +1,6 @@
 //! Keyed tokens that let the relay remember things without storing them:
 //! reversible Message-ID tokens (threading) and signed VERP bounce addresses.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -11,6 +9,8 @@ use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use data_encoding::{Encoding, Specification};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use super::secret_file::{self, SecretFileError};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -31,20 +31,10 @@ pub fn base32() -> &'static Encoding {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read server secret {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot create server secret {path}: {source}")]
-    Create {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("server secret: {0}")]
+    File(#[from] SecretFileError),
     #[error("server secret {path} must hold 64 hex characters (32 bytes)")]
     Malformed { path: String },
-    #[error("server secret {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
-    Exposed { path: String, mode: u32 },
 }
 
 /// The one server secret (32 random bytes, hex in a 0600 file). Purpose keys
@@ -52,54 +42,27 @@ pub enum SecretError {
 pub struct ServerSecret([u8; 32]);
 
 impl ServerSecret {
+    /// Reads the secret, or creates it (owner-only, fsynced) where none
+    /// exists yet.
     pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
+        match secret_file::read(path) {
             Ok(text) => {
-                // Whoever reads it can forge bounce addresses and open
-                // threading tokens: refuse it like an exposed token file.
-                let mode = std::fs::metadata(path)
-                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
-                    .map_err(|source| SecretError::Read {
-                        path: shown.clone(),
-                        source,
-                    })?;
-                if mode & 0o077 != 0 {
-                    return Err(SecretError::Exposed {
-                        path: shown,
-                        mode: mode & 0o777,
-                    });
-                }
                 let bytes = data_encoding::HEXLOWER_PERMISSIVE
-                    .decode(text.trim().as_bytes())
+                    .decode(text.trim_ascii())
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or(SecretError::Malformed { path: shown })?;
+                    .ok_or_else(|| SecretError::Malformed {
+                        path: path.display().to_string(),
+                    })?;
                 Ok(Self(bytes))
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(SecretFileError::Missing { .. }) => {
                 let secret = Self::random();
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|source| SecretError::Create {
-                        path: shown.clone(),
-                        source,
-                    })?;
-                writeln!(file, "{}", data_encoding::HEXLOWER.encode(&secret.0))
-                    .and_then(|_| file.sync_all())
-                    .map_err(|source| SecretError::Create {
-                        path: shown,
-                        source,
-                    })?;
+                let text = format!("{}\n", data_encoding::HEXLOWER.encode(&secret.0));
+                secret_file::create(path, text.as_bytes())?;
                 Ok(secret)
             }
-            Err(source) => Err(SecretError::Read {
-                path: shown,
-                source,
-            }),
+            Err(err) => Err(err.into()),
         }
     }
 
@@ -326,7 +289,10 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
             ServerSecret::load_or_create(&path),
-            Err(SecretError::Exposed { mode: 0o644, .. })
+            Err(SecretError::File(SecretFileError::Exposed {
+                mode: 0o644,
+                ..
+            }))
         ));
         std::fs::remove_dir_all(&dir).unwrap();
     }

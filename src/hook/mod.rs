@@ -4,8 +4,6 @@
 mod api;
 mod error;
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,28 +23,19 @@ use tokio::sync::Semaphore;
 pub use error::ApiError;
 
 use crate::config::HookConfig;
+use crate::core::secret_file::{self, SecretFileError};
 use crate::relay::Relay;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("config key `hook.token_file`: {path} does not exist (set hook.create_token = true for development)")]
     Missing { path: String },
-    #[error("config key `hook.token_file`: cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("config key `hook.token_file`: {0}")]
+    File(#[from] SecretFileError),
     #[error("config key `hook.token_file`: {path} is empty")]
     Empty { path: String },
-    #[error("config key `hook.token_file`: {path} is readable by everyone; chmod 600 it")]
-    WorldReadable { path: String },
     #[error("config key `hook.token_file`: {path} must hold at least 16 characters")]
     TooShort { path: String },
-    #[error("config key `hook.token_file`: cannot create {path}: {source}")]
-    Create {
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 /// The bearer token, compared in constant time.
@@ -58,38 +47,20 @@ impl Token {
     pub fn load(path: &Path, create: bool) -> Result<(Self, bool), TokenError> {
         let shown = path.display().to_string();
         let mut created = false;
-        if !path.exists() {
-            if !create {
+        let bytes = match secret_file::read(path) {
+            Err(SecretFileError::Missing { .. }) if create => {
+                let token = crate::core::tokens::base32()
+                    .encode(&crate::core::tokens::ServerSecret::random_bytes());
+                secret_file::create(path, format!("{token}\n").as_bytes())?;
+                created = true;
+                secret_file::read(path)?
+            }
+            Err(SecretFileError::Missing { .. }) => {
                 return Err(TokenError::Missing { path: shown });
             }
-            let token = crate::core::tokens::base32()
-                .encode(&crate::core::tokens::ServerSecret::random_bytes());
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|source| TokenError::Create {
-                    path: shown.clone(),
-                    source,
-                })?;
-            writeln!(file, "{token}").map_err(|source| TokenError::Create {
-                path: shown.clone(),
-                source,
-            })?;
-            created = true;
-        }
-        let metadata = std::fs::metadata(path).map_err(|source| TokenError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        if metadata.permissions().mode() & 0o004 != 0 {
-            return Err(TokenError::WorldReadable { path: shown });
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+            other => other?,
+        };
+        let text = String::from_utf8_lossy(&bytes);
         let token = text.lines().next().unwrap_or_default().trim();
         if token.is_empty() {
             return Err(TokenError::Empty { path: shown });

@@ -1,4 +1,4 @@
--- anonrelay database schema, applied by src/store/mod.rs. A line that is
+-- anonrelay database schema, applied by src/store/sqlite/mod.rs. A line that is
 -- exactly "-- step N" starts migration N; PRAGMA user_version records the
 -- last one applied. Steps are only ever appended. The database holds only
 -- what DESIGN.md promise 3 lists: no IP, no body, no Message-ID, no size.
