@@ -7,6 +7,7 @@ pub mod compose;
 pub mod config;
 pub mod core;
 pub mod dkim;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod hook;

@@ -67,6 +67,7 @@ pub enum Upstream {
     Outbox(Outbox),
     /// Accepts and drops every message. Not reachable from the config:
     /// only for fuzzing and in-process tests.
+    #[cfg(feature = "testing")]
     Discard,
 }
 
@@ -107,6 +108,7 @@ impl Upstream {
         match self {
             Upstream::Outbox(outbox) => outbox.check(),
             Upstream::Smtp(smtp) => smtp.check().await,
+            #[cfg(feature = "testing")]
             Upstream::Discard => Ok(()),
         }
     }
@@ -126,6 +128,7 @@ impl Upstream {
         match self {
             Upstream::Outbox(outbox) => outbox.deliver(envelope, message).await,
             Upstream::Smtp(smtp) => smtp.deliver(envelope, message).await,
+            #[cfg(feature = "testing")]
             Upstream::Discard => Ok(()),
         }
     }
@@ -135,6 +138,7 @@ impl Upstream {
         match self {
             Upstream::Outbox(outbox) => format!("outbox:{}", outbox.dir.display()),
             Upstream::Smtp(smtp) => smtp.endpoint(),
+            #[cfg(feature = "testing")]
             Upstream::Discard => "discard".to_owned(),
         }
     }
