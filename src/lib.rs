@@ -3,9 +3,11 @@
 //! real address. See DESIGN.md (beside the repository) for the promises.
 
 pub mod bounce;
+pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod dkim;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
