@@ -21,6 +21,11 @@ use crate::relay::{Accepted, RecipientKind, Relay};
 use crate::store::{Route, StoreError};
 use crate::verify;
 
+mod data;
+mod hello;
+mod mail;
+mod rcpt;
+
 /// How a session ended, for the listener.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SessionEnd {
@@ -322,7 +327,7 @@ impl<'a> Session<'a> {
                 Reply::TOO_MANY_TRANSACTIONS.write_to(&mut self.out);
                 Step::Close
             }
-            Ok(Request::Mail { from }) if !only_advertised_mail_parameters(&from) => {
+            Ok(Request::Mail { from }) if !mail::only_advertised_mail_parameters(&from) => {
                 self.reply_step(Reply::BAD_PARAMETER)
             }
             Ok(Request::Mail { from }) => {
@@ -371,277 +376,6 @@ impl<'a> Session<'a> {
             Err(err) => self.reply_step(parse_error_reply(&err)),
         }
     }
-
-    fn hello(&mut self, host: &str, extended: bool) -> Step {
-        if host.trim().is_empty() {
-            return self.reply_step(Reply::SYNTAX);
-        }
-        self.helo = Some(host.trim().to_owned());
-        self.greeted = true;
-        self.transaction = None;
-        let hello = reply::hello(
-            self.relay.hostname.as_str(),
-            extended,
-            self.settings.max_message_bytes,
-            self.settings.tls_available && !self.tls_active,
-        );
-        self.out.extend_from_slice(hello.as_bytes());
-        Step::Continue
-    }
-
-    fn mail(&mut self, address: &str, declared_size: usize) -> Reply {
-        if !self.greeted {
-            return Reply::NEED_HELO;
-        }
-        if self.transaction.is_some() {
-            return Reply::NESTED_MAIL;
-        }
-        // smtp-proto reports an absurd SIZE as usize::MAX; either way too big.
-        if declared_size != 0 && declared_size > self.settings.max_message_bytes {
-            return Reply::TOO_BIG;
-        }
-        let sender = if address.is_empty() {
-            None
-        } else {
-            match EmailAddress::parse(address) {
-                Ok(address) => Some(address.as_str().to_owned()),
-                Err(_) => return Reply::BAD_SENDER,
-            }
-        };
-        if !self
-            .limits
-            .client_messages
-            .try_take(&self.client, Instant::now())
-        {
-            return Reply::RATE_LIMITED;
-        }
-        self.transactions += 1;
-        self.transaction = Some(Transaction {
-            sender,
-            recipient: None,
-        });
-        Reply::SENDER_OK
-    }
-
-    async fn rcpt(&mut self, line: &[u8]) -> Reply {
-        if self.transaction.is_none() {
-            return Reply::NEED_MAIL;
-        }
-        if self
-            .limits
-            .client_failed_rcpts
-            .exhausted(&self.client, Instant::now())
-        {
-            // Slowed, not shut: a provider's IP shared with one guesser
-            // keeps delivering, and every answer, right guess or wrong,
-            // waits alike, so waiting tells a guesser nothing.
-            tokio::time::sleep(FAILED_RCPT_DELAY).await;
-        }
-        let reply = self.judge_rcpt(line).await;
-        if matches!(reply, Reply::RELAY_DENIED | Reply::NO_SUCH_RECIPIENT) {
-            self.limits
-                .client_failed_rcpts
-                .record(&self.client, Instant::now());
-        }
-        reply
-    }
-
-    /// The common end of RCPT once the address was looked up: unknown or
-    /// revoked gets 550 5.1.1, then the per-alias rate (bounce addresses
-    /// share it: they are visible to the recipient as Return-Path), then
-    /// the transaction's one recipient.
-    fn admit(&mut self, found: Result<Option<Route>, StoreError>, kind: RecipientKind) -> Reply {
-        let route = match found {
-            Ok(Some(route)) => route,
-            Ok(None) => return Reply::NO_SUCH_RECIPIENT,
-            Err(err) => {
-                tracing::error!(error = %err, "alias lookup failed");
-                return Reply::LOCAL_ERROR;
-            }
-        };
-        let Some(transaction) = &self.transaction else {
-            return Reply::NEED_MAIL;
-        };
-        let accepted = match kind {
-            RecipientKind::Alias => self.relay.accept(route, transaction.sender.as_deref()),
-            RecipientKind::Bounce => self.relay.accept_bounce(route),
-        };
-        self.take_recipient(Recipient::Conversation(accepted))
-    }
-
-    /// RCPT to postmaster@ or abuse@ (RFC 5321 4.5.1, RFC 2142): taken when
-    /// the operator set `smtp.postmaster`, at the per-alias rate so that a
-    /// flood cannot bury the operator's inbox.
-    fn admit_operator(&mut self, local_part: &'static str) -> Reply {
-        if !self.relay.accepts_postmaster_mail() {
-            return Reply::NO_SUCH_RECIPIENT;
-        }
-        self.take_recipient(Recipient::Operator(local_part))
-    }
-
-    /// The common end of an accepted RCPT: the per-alias rate (bounce
-    /// addresses share their alias's: they are visible to the recipient as
-    /// Return-Path), then the transaction's one recipient. The rate is only
-    /// looked at here; a message counts once it was accepted at the end of
-    /// DATA, so strangers' transactions (refused senders, RSET after RCPT)
-    /// cannot use up the partner's allowance.
-    fn take_recipient(&mut self, recipient: Recipient) -> Reply {
-        if self
-            .limits
-            .alias_messages
-            .exhausted(&recipient.rate_key(), Instant::now())
-        {
-            return Reply::RATE_LIMITED;
-        }
-        let Some(transaction) = &mut self.transaction else {
-            return Reply::NEED_MAIL;
-        };
-        transaction.recipient = Some(recipient);
-        Reply::RECIPIENT_OK
-    }
-
-    async fn judge_rcpt(&mut self, line: &[u8]) -> Reply {
-        let Some(path) = raw_rcpt_path(line) else {
-            return Reply::SYNTAX;
-        };
-        // RFC 5321 4.5.1: `postmaster` without a domain must be taken too.
-        let local = if path.eq_ignore_ascii_case("postmaster") {
-            "postmaster".to_owned()
-        } else {
-            match classify_rcpt_path(path, &self.relay.alias_domain) {
-                RcptTarget::RelayDenied => return Reply::RELAY_DENIED,
-                RcptTarget::Local(local) => local,
-            }
-        };
-        match Request::parse(&mut line.iter()) {
-            Err(err) => return parse_error_reply(&err),
-            // We offer no RCPT extension (no DSN: NOTIFY and ORCPT would be
-            // promises we do not keep).
-            Ok(Request::Rcpt { to }) if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 => {
-                return Reply::BAD_PARAMETER;
-            }
-            Ok(_) => {}
-        }
-        if self
-            .transaction
-            .as_ref()
-            .is_some_and(|t| t.recipient.is_some())
-        {
-            return Reply::ONE_RECIPIENT;
-        }
-        if let Some(operator) = postmaster::operator_local_part(&local) {
-            return self.admit_operator(operator);
-        }
-        if local.starts_with(VERP_PREFIX) {
-            // A bounce address: only a valid, unexpired token of a live alias
-            // is accepted, so a forged bounce causes no mail (no backscatter).
-            let found = self.relay.bounce_route(&local).await;
-            return self.admit(found, RecipientKind::Bounce);
-        }
-        if !is_alias_shape(&local) {
-            return Reply::NO_SUCH_RECIPIENT;
-        }
-        let found = self.relay.route(&local).await;
-        self.admit(found, RecipientKind::Alias)
-    }
-
-    fn data(&mut self) -> Step {
-        match &self.transaction {
-            None => self.reply_step(Reply::NEED_MAIL_BEFORE_DATA),
-            Some(Transaction {
-                recipient: None, ..
-            }) => self.reply_step(Reply::NEED_RCPT),
-            Some(_) => {
-                let reservation = self.limits.reserve_for(self.client);
-                self.phase = Phase::Data(DataReader::new(
-                    self.settings.max_message_bytes,
-                    reservation,
-                ));
-                self.reply_step(Reply::START_DATA)
-            }
-        }
-    }
-
-    async fn finish_data(&mut self, outcome: DataOutcome, mut held: Option<Reservation>) -> Reply {
-        let Some(Transaction {
-            sender,
-            recipient: Some(recipient),
-        }) = self.transaction.take()
-        else {
-            return Reply::NEED_RCPT;
-        };
-        match outcome {
-            DataOutcome::BareLineEnding => Reply::BARE_LINE_ENDING,
-            DataOutcome::NulByte => Reply::NUL_IN_DATA,
-            DataOutcome::TooLarge => Reply::TOO_BIG,
-            DataOutcome::OverBudget => Reply::OVER_BUDGET,
-            DataOutcome::Message(mut message) => {
-                // Growing by doubling left up to half the buffer unused:
-                // give that back before budgeting the copy.
-                message.shrink_to_fit();
-                if let Some(held) = held.as_mut() {
-                    held.shrink_to(message.capacity());
-                }
-                // The rewrite's working copies and the rewritten message
-                // (which exists while the upstream takes it): budget them
-                // too, before making them. The reservation is held
-                // until the upstream has answered.
-                let needed = message.capacity() + crate::rewrite::memory_needed(message.len());
-                if !held
-                    .as_mut()
-                    .is_some_and(|held| held.cover_outside_share(needed))
-                {
-                    return Reply::OVER_BUDGET;
-                }
-                // Boxed: the delivery future (TLS client, SMTP client) is
-                // large and must not be part of every idle session's task.
-                let client = verify::Client {
-                    ip: self.client_ip,
-                    helo: self.helo.as_deref().unwrap_or_default(),
-                    mail_from: sender.as_deref(),
-                };
-                let outcome = match &recipient {
-                    Recipient::Conversation(accepted) => {
-                        Box::pin(self.relay.forward(
-                            accepted,
-                            &client,
-                            &message,
-                            self.settings.max_header_bytes,
-                        ))
-                        .await
-                    }
-                    Recipient::Operator(local_part) => {
-                        Box::pin(self.relay.forward_to_postmaster(
-                            local_part,
-                            &message,
-                            self.settings.max_header_bytes,
-                        ))
-                        .await
-                    }
-                };
-                drop(held);
-                self.idle_commands = 0;
-                let reply = Reply::from(outcome);
-                if reply == Reply::DELIVERED {
-                    self.limits
-                        .alias_messages
-                        .record(&recipient.rate_key(), Instant::now());
-                }
-                reply
-            }
-        }
-    }
-
-    fn starttls(&mut self) -> Step {
-        if self.tls_active {
-            return self.reply_step(Reply::TLS_ALREADY);
-        }
-        if !self.settings.tls_available {
-            return self.reply_step(Reply::NOT_IMPLEMENTED);
-        }
-        Reply::READY_FOR_TLS.write_to(&mut self.out);
-        Step::StartTls
-    }
 }
 
 /// Sends a last 421 and ends the session; the client may already be gone.
@@ -659,10 +393,6 @@ async fn closing<S: AsyncWrite + Unpin>(
 /// NOOP, RSET, VRFY and HELP a connection may send between two messages
 /// (Postfix sends one RSET before reusing a connection); more: 421.
 const MAX_IDLE_COMMANDS: u32 = 20;
-
-/// How long every RCPT waits once its client had too many refused
-/// recipients (`smtp.limits.max_failed_rcpts_per_client_per_hour`).
-const FAILED_RCPT_DELAY: Duration = Duration::from_secs(5);
 
 /// A reply's write is never bounded below this (see `run`).
 const MIN_REPLY_WRITE: Duration = Duration::from_secs(30);
@@ -687,25 +417,6 @@ async fn write_within<S: AsyncWrite + Unpin>(
             "the client stopped reading",
         )),
     }
-}
-
-/// RFC 5321 4.1.1.11: a MAIL parameter of an extension we did not announce
-/// is refused (555), not silently ignored; we announce SIZE, 8BITMIME
-/// (BODY=7BIT|8BITMIME) and SMTPUTF8. Accepting REQUIRETLS or RET/ENVID
-/// would promise what we do not do.
-fn only_advertised_mail_parameters<T>(from: &smtp_proto::MailFrom<T>) -> bool {
-    let advertised =
-        smtp_proto::MAIL_BODY_7BIT | smtp_proto::MAIL_BODY_8BITMIME | smtp_proto::MAIL_SMTPUTF8;
-    from.flags & !advertised == 0
-        && from.trans_id.is_none()
-        && from.env_id.is_none()
-        && from.solicit.is_none()
-        && from.mtrk.is_none()
-        && from.auth.is_none()
-        && from.by == 0
-        && from.hold_for == 0
-        && from.hold_until == 0
-        && from.mt_priority == 0
 }
 
 fn parse_error_reply(err: &ParseError) -> Reply {
