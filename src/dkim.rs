@@ -38,7 +38,7 @@ pub const SIGNED_HEADERS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("config key `dkim.key_file`: DKIM key {0}")]
+    #[error("config key `dkim.key_file`: {0}")]
     File(#[from] SecretFileError),
     #[error("config key `dkim.key_file`: DKIM key {path} holds no PEM private key (expected `PRIVATE KEY` or `RSA PRIVATE KEY`)")]
     NotPem { path: PathBuf },

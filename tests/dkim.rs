@@ -533,10 +533,10 @@ fn bad_dkim_keys_stop_serve_and_check_config_naming_key_and_path() {
     let open = dir.join("world-readable.pem");
     std::fs::copy(&small, &open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
-    // Owner-only, as every secret file: a group may not read it either.
-    let shared = dir.join("group-readable.pem");
+    // As every secret file: nobody but the owner may write it.
+    let shared = dir.join("group-writable.pem");
     std::fs::copy(&small, &shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o660)).unwrap();
     let good = dir.join("good.pem");
     let out = daemon.cli(&["dkim", "keygen", "--out", &good.display().to_string()]);
     assert!(out.status.success());
@@ -552,7 +552,7 @@ fn bad_dkim_keys_stop_serve_and_check_config_naming_key_and_path() {
         (section(&not_pem, ""), "not-a-key.pem"),
         (section(&small, ""), "rsa-1024.pem"),
         (section(&open, ""), "world-readable.pem"),
-        (section(&shared, ""), "mode 640"),
+        (section(&shared, ""), "mode 660"),
         (section(&good, "algorithm = \"rsa\"\n"), "dkim.algorithm"),
         (section(&good, "algorithm = \"dsa\"\n"), "algorithm"),
         (

@@ -101,7 +101,7 @@ impl Config {
 pub struct HookConfig {
     /// Loopback address:port of the HTTP hook.
     pub listen: SocketAddr,
-    /// File holding the bearer token (first line); only its owner may read or write it.
+    /// File holding the bearer token (first line); a secret file (core::secret_file).
     pub token_file: PathBuf,
     /// Development only: create `token_file` with a random token (mode 0600) if missing.
     #[serde(default)]

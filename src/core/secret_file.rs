@@ -1,9 +1,12 @@
 //! Secret files — the server secret, the hook's token, the DKIM key — read
-//! and created under one rule: owner-only. A file that group or others may
-//! read or write is refused (whoever reads the server secret can forge
-//! bounce addresses, the token opens the hook, the key signs as us). A new
-//! one is created only where none exists, mode 0600, and is on disk
-//! (file and directory fsynced) before it is used.
+//! and created under one rule: nobody but the owner may write one, and
+//! nobody outside its group may read one (whoever reads the server secret
+//! can forge bounce addresses, the token opens the hook, the key signs as
+//! us). Group read is allowed because systemd hands credentials over as
+//! root-owned 0400 files with an ACL for the service user, and `stat` shows
+//! the ACL's mask in the group bits (mode 0440). A new one is created only
+//! where none exists, mode 0600, and is on disk (file and directory
+//! fsynced) before it is used.
 //!
 //! The TLS private key is not read here: certbot and the README's setup
 //! share it with the daemon through a group (0640), and rustls reads it.
@@ -12,8 +15,9 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Bits of the mode that let anyone but the owner in.
-const NOT_OWNER: u32 = 0o077;
+/// Bits of the mode refused: group write or execute, and any access for
+/// others.
+const REFUSED_BITS: u32 = 0o037;
 /// Secrets are a few hundred bytes; a larger file is not one of ours.
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
@@ -29,7 +33,7 @@ pub enum SecretFileError {
     #[error("{path} is larger than {MAX_SECRET_BYTES} bytes: not a secret file")]
     TooLarge { path: PathBuf },
     #[error(
-        "{path} may be read or written by others than its owner (mode {mode:o}); chmod 600 it"
+        "{path} may be written by others than its owner or read outside its group (mode {mode:o}); chmod 600 it"
     )]
     Exposed { path: PathBuf, mode: u32 },
     #[error("cannot create {path}: {source}")]
@@ -39,8 +43,8 @@ pub enum SecretFileError {
     },
 }
 
-/// Reads a secret file that only its owner may read and write. The mode is
-/// checked on the open file, so it is the file that was read.
+/// Reads a secret file under the rule above. The mode is checked on the
+/// open file, so it is the file that was read.
 pub fn read(path: &Path) -> Result<Vec<u8>, SecretFileError> {
     let read_error = |source: std::io::Error| SecretFileError::Read {
         path: path.to_owned(),
@@ -57,7 +61,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>, SecretFileError> {
     })?;
     let metadata = file.metadata().map_err(read_error)?;
     let mode = metadata.permissions().mode();
-    if mode & NOT_OWNER != 0 {
+    if mode & REFUSED_BITS != 0 {
         return Err(SecretFileError::Exposed {
             path: path.to_owned(),
             mode: mode & 0o777,
@@ -120,11 +124,11 @@ mod tests {
     }
 
     #[test]
-    fn any_access_beyond_the_owner_is_refused() {
+    fn writing_beyond_the_owner_or_reading_beyond_the_group_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret");
         create(&path, b"hush").unwrap();
-        for mode in [0o640, 0o604, 0o620, 0o602, 0o644, 0o660] {
+        for mode in [0o604, 0o620, 0o602, 0o644, 0o660, 0o610, 0o601, 0o666] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = read(&path).unwrap_err();
             assert!(
@@ -133,8 +137,12 @@ mod tests {
             );
             assert!(err.to_string().contains("chmod 600"), "{err}");
         }
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
-        assert_eq!(read(&path).unwrap(), b"hush");
+        // 0440 is a systemd credential (root:root 0400 plus an ACL for the
+        // service user: the group bits show the ACL's mask).
+        for mode in [0o400, 0o440, 0o640, 0o600] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(read(&path).unwrap(), b"hush", "{mode:o}");
+        }
     }
 
     #[test]

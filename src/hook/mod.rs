@@ -32,6 +32,8 @@ pub enum TokenError {
     Missing { path: String },
     #[error("config key `hook.token_file`: {0}")]
     File(#[from] SecretFileError),
+    #[error("config key `hook.token_file`: {path} is not UTF-8 text")]
+    NotText { path: String },
     #[error("config key `hook.token_file`: {path} is empty")]
     Empty { path: String },
     #[error("config key `hook.token_file`: {path} must hold at least 16 characters")]
@@ -60,7 +62,9 @@ impl Token {
             }
             other => other?,
         };
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8(bytes).map_err(|_| TokenError::NotText {
+            path: shown.clone(),
+        })?;
         let token = text.lines().next().unwrap_or_default().trim();
         if token.is_empty() {
             return Err(TokenError::Empty { path: shown });
@@ -200,4 +204,32 @@ pub async fn serve(
         tracing::warn!("hook: requests still in progress at shutdown were cut off");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_token_is_text_and_a_systemd_credential_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let (created, was_created) = Token::load(&path, true).unwrap();
+        assert!(was_created);
+        // What systemd's credential looks like to stat: 0400 plus an ACL
+        // for the service user, the mask in the group bits.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let (again, was_created) = Token::load(&path, true).unwrap();
+        assert!(!was_created);
+        assert_eq!(created.0, again.0);
+
+        let binary = dir.path().join("binary");
+        secret_file::create(&binary, b"\xff\xfe not a token \xff\xff\xff\xff\n").unwrap();
+        assert!(matches!(
+            Token::load(&binary, false),
+            Err(TokenError::NotText { .. })
+        ));
+    }
 }
