@@ -26,10 +26,66 @@ def module_of(path):
     return tuple(rel)
 
 
+CHAR_LITERAL = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
+RAW_STRING = re.compile(r'b?r(#*)"')
+
+
+def code_only(text):
+    """The text with comments removed and string and char literals emptied,
+    read left to right as the compiler does (a `//` inside a string is no
+    comment, a quote inside a comment no string)."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        if text.startswith("//", i):
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif (raw := RAW_STRING.match(text, i)) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            end = text.find('"' + raw.group(1), raw.end())
+            out.append('""')
+            i = n if end < 0 else end + 1 + len(raw.group(1))
+        elif text[i] == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            out.append('""')
+            i += 1
+        elif text[i] == "'" and (char := CHAR_LITERAL.match(text, i)):
+            out.append("''")
+            i = char.end()
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def strip_tests(text):
-    text = re.sub(r"//[^\n]*", "", text)
-    match = re.search(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text)
-    return text[: match.start()] if match else text
+    """The code that names modules: no literals, comments or test modules."""
+    text = code_only(text)
+    # Each `#[cfg(test)] mod x { … }` goes, up to its closing brace; code
+    # after it stays.
+    while True:
+        match = re.search(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text)
+        if not match:
+            return text
+        depth, end = 0, len(text)
+        for i in range(match.end() - 1, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    end = i + 1
+                    break
+        text = text[: match.start()] + text[end:]
 
 
 def expand_use(tree):
@@ -197,6 +253,23 @@ def self_test():
             1,
         ),
         "a leaf that imports": ({"lib.rs": "", "config/mod.rs": "use crate::smtp::X;", "smtp.rs": ""}, 1),
+        "an import after a string with // in it": (
+            {"lib.rs": "", "a.rs": 'const U: &str = "smtp://x"; use crate::b::B;', "b.rs": "use crate::a::A;"},
+            1,
+        ),
+        "an import after a test module": (
+            {"lib.rs": "", "a.rs": "#[cfg(test)]\nmod tests { fn t() { {} } }\nuse crate::b::B;",
+             "b.rs": "use crate::a::A;"},
+            1,
+        ),
+        "a quote in a comment hides nothing": (
+            {"lib.rs": "", "a.rs": '// say "hi\nuse crate::b::B;\nfn f() { let c = \'"\'; }', "b.rs": "use crate::a::A;"},
+            1,
+        ),
+        "a test module's imports do not count": (
+            {"lib.rs": "", "a.rs": "#[cfg(test)]\nmod tests { use crate::b::B; }", "b.rs": "use crate::a::A;"},
+            0,
+        ),
         "one way": ({"lib.rs": "", "a.rs": "use crate::b::B;", "b.rs": "use crate::core::C;", "core.rs": ""}, 0),
     }
     for name, (files, expected) in cases.items():
