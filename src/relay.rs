@@ -213,8 +213,7 @@ impl Relay {
     }
 
     pub async fn route(&self, alias: &str) -> Result<Option<Route>, StoreError> {
-        let alias = alias.to_owned();
-        self.store.route(&alias).await
+        self.store.route(alias).await
     }
 
     pub fn accept(&self, route: Route, envelope_sender: Option<&str>) -> Accepted {
@@ -501,13 +500,16 @@ impl Relay {
         now: i64,
     ) -> Option<String> {
         let claimed = claimed.filter(|subject| !subject.is_empty())?;
-        let alias = route.alias.clone();
         let since = now - (VERP_VALID_DAYS * 86_400) as i64;
-        let subject = claimed.clone();
         // A store error withholds the subject: the safe side.
         let quotable = self
             .store
-            .logged_subject_on_alias(&alias, since, &subject, bounce::MAX_QUOTED_SUBJECT_CHARS)
+            .logged_subject_on_alias(
+                &route.alias,
+                since,
+                &claimed,
+                bounce::MAX_QUOTED_SUBJECT_CHARS,
+            )
             .await
             .unwrap_or(false);
         if !quotable {
@@ -551,10 +553,9 @@ impl Relay {
         if !self.hard_bounces.exhausted(&route.alias, now) {
             return;
         }
-        let conversation = route.conversation_id.clone();
         let revoked = self
             .store
-            .revoke_conversation(&conversation, now_unix())
+            .revoke_conversation(&route.conversation_id, now_unix())
             .await;
         match revoked {
             Ok(_) => {

@@ -113,14 +113,11 @@ async fn revoke_conversation(
     State(state): AppState,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let revoked = {
-        let id = id.clone();
-        state
-            .relay
-            .store
-            .revoke_conversation(&id, now_unix())
-            .await?
-    };
+    let revoked = state
+        .relay
+        .store
+        .revoke_conversation(&id, now_unix())
+        .await?;
     if !revoked {
         return Err(ApiError::not_found("live conversation"));
     }
@@ -146,13 +143,10 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
     let from_user =
         UserId::parse(&request.from_user).map_err(|e| ApiError::invalid("from_user", e))?;
     let relay = Arc::clone(&state.relay);
-    let view = {
-        let (id, user) = (
-            request.conversation_id.clone(),
-            from_user.as_str().to_owned(),
-        );
-        relay.store.conversation_for(&id, &user).await?
-    };
+    let view = relay
+        .store
+        .conversation_for(&request.conversation_id, from_user.as_str())
+        .await?;
     let Some(view) = view.filter(|v| v.revoked_at.is_none()) else {
         return Err(ApiError::not_found(
             "live conversation with that participant",
@@ -229,10 +223,7 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = user_path(&id)?;
-    let deleted = {
-        let id = id.clone();
-        state.relay.store.delete_user(&id).await?
-    };
+    let deleted = state.relay.store.delete_user(&id).await?;
     if !deleted {
         return Err(ApiError::not_found("user"));
     }
