@@ -26,9 +26,15 @@ pub fn max_output_len(input_len: usize) -> usize {
 /// budget (the rewrite charges them to a budget of three times the input). The session reserves this much of the
 /// buffer budget before it rewrites.
 pub fn memory_needed(input_len: usize) -> usize {
-    max_output_len(input_len)
-        .saturating_add(input_len.saturating_mul(3))
-        .saturating_add(64 * 1024)
+    max_output_len(input_len).saturating_add(working_copies(input_len))
+}
+
+/// What the rewrite may decode or copy beyond the input and its output,
+/// over the whole rewrite: three times the input (a part decoded,
+/// scrubbed and re-encoded; an encoded forwarded message decoded once
+/// more), plus a small allowance. The rewrite's budget starts here.
+pub fn working_copies(input_len: usize) -> usize {
+    input_len.saturating_mul(3).saturating_add(64 * 1024)
 }
 
 /// What one message at the size limit holds of the buffer budget while it

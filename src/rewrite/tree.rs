@@ -38,7 +38,7 @@ impl Budget {
     /// encoded forwarded message decoded once more), plus a small allowance.
     pub fn for_input(input_len: usize) -> Self {
         Self {
-            left: input_len.saturating_mul(3).saturating_add(64 * 1024),
+            left: crate::core::budget::working_copies(input_len),
         }
     }
 
