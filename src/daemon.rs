@@ -9,15 +9,16 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::core::tokens::ServerSecret;
-use crate::dkim::Signer;
-use crate::hook::{self, Token};
+use crate::deliver::dkim::Signer;
+use crate::deliver::Deliverer;
+use crate::hook::{self, HookServices, Token};
 use crate::metrics::Metrics;
-use crate::relay::Relay;
 use crate::retention;
-use crate::smtp::{self, Server, SessionSettings, TlsHandle};
+use crate::route::verify::Verifier;
+use crate::route::Router;
+use crate::smtp::{self, Server, Services, SessionSettings, TlsHandle};
 use crate::store;
 use crate::upstream::Upstream;
-use crate::verify::Verifier;
 
 /// `[dkim]`'s signer, if configured; a bad key stops the start.
 pub fn load_dkim(config: &Config) -> anyhow::Result<Option<Signer>> {
@@ -90,28 +91,45 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .map_or_else(|| "none".to_owned(), |d| d.selector().to_owned()),
         verify: if verifier.is_some() { "enforce" } else { "off" },
     };
-    let relay = Arc::new(
-        Relay::new(
-            store,
-            upstream,
-            Arc::new(Metrics::new()),
-            &secret,
-            config.smtp.alias_domain.clone(),
-            config.smtp.hostname.clone(),
-        )
-        .with_dkim(dkim)
-        .with_policy(config.relay_policy())
-        .with_verifier(verifier)
-        .with_postmaster(config.smtp.postmaster.clone()),
+    let metrics = Arc::new(Metrics::new());
+    let router = Router::new(
+        Arc::clone(&store),
+        &secret,
+        config.smtp.alias_domain.clone(),
+        config.smtp.postmaster.is_some(),
     );
-    tokio::spawn(retention::keep_wal_small(Arc::clone(&relay.store)));
-    let retention_task = tokio::spawn(retention::run(
-        Arc::clone(&relay.store),
-        config.retention.clone(),
-    ));
+    let deliverer = Deliverer::new(
+        Arc::clone(&store),
+        Arc::clone(&upstream),
+        Arc::clone(&metrics),
+        &secret,
+        config.smtp.alias_domain.clone(),
+        config.smtp.hostname.clone(),
+    )
+    .with_dkim(dkim)
+    .with_policy(config.relay_policy())
+    .with_verifier(verifier)
+    .with_operator(config.smtp.postmaster.clone());
+    let services = Services {
+        router: Arc::new(router),
+        deliverer: Arc::new(deliverer),
+        metrics,
+        hostname: config.smtp.hostname.clone(),
+    };
+    tokio::spawn(retention::keep_wal_small(Arc::clone(&store)));
+    let retention_task = tokio::spawn(retention::run(Arc::clone(&store), config.retention.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let hook_task = match &config.hook {
-        Some(hook_config) => Some(start_hook(hook_config, &relay, stop_rx.clone()).await?),
+        Some(hook_config) => {
+            let hook_services = HookServices {
+                deliverer: Arc::clone(&services.deliverer),
+                store,
+                upstream,
+                metrics: Arc::clone(&services.metrics),
+                alias_domain: config.smtp.alias_domain.clone(),
+            };
+            Some(start_hook(hook_config, hook_services, stop_rx.clone()).await?)
+        }
         None => {
             tracing::info!("no [hook] section: HTTP hook disabled");
             None
@@ -122,7 +140,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Installed even without TLS: an unhandled SIGHUP would kill the daemon.
     tokio::spawn(reload_tls_on_sighup(tls.clone(), config.clone()));
     let server = Server {
-        relay,
+        services,
         settings: Arc::new(SessionSettings::from_config(&config.smtp, tls_available)),
         tls,
         limits: smtp::limits::Limits::from_config(
@@ -191,7 +209,7 @@ async fn shutdown_signal() {
 /// Loads the hook's token, binds its listener and serves it until `stop`.
 async fn start_hook(
     hook_config: &crate::config::HookConfig,
-    relay: &Arc<Relay>,
+    services: HookServices,
     stop_rx: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let (token, created) = Token::load(&hook_config.token_file, hook_config.create_token)?;
@@ -206,7 +224,7 @@ async fn start_hook(
                 hook_config.listen
             )
         })?;
-    let app = hook::router(Arc::clone(relay), token, hook_config);
+    let app = hook::router(services, token, hook_config);
     let mut stop = stop_rx;
     tracing::info!(listen = %hook_config.listen, "hook ready");
     Ok(tokio::spawn(hook::serve(

@@ -14,12 +14,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::config::LimitsConfig;
 use crate::core::address::Domain;
 use crate::core::tokens::ServerSecret;
+use crate::deliver::Deliverer;
 use crate::metrics::Metrics;
-use crate::relay::Relay;
 use crate::rewrite::{self, check_line_endings};
+use crate::route::Router;
 use crate::smtp::limits::Limits;
 use crate::smtp::session::Session;
-use crate::smtp::SessionSettings;
+use crate::smtp::{Services, SessionSettings};
 use crate::store::{Participant, SqliteStore, UserId};
 use crate::upstream::Upstream;
 
@@ -184,7 +185,7 @@ fn fuzz_rewrite(inspected: &rewrite::Inspected<'_>) -> Result<Vec<u8>, rewrite::
 
 struct World {
     runtime: tokio::runtime::Runtime,
-    relay: Arc<Relay>,
+    services: Services,
     settings: SessionSettings,
     limits: Arc<Limits>,
     alias_address: String,
@@ -208,14 +209,28 @@ fn world() -> &'static World {
             .create_conversation(&person("a", "a@a.example"), &person("b", "b@b.example"), 0)
             .expect("conversation");
         let domain = Domain::parse("relay.test").expect("domain");
-        let relay = Relay::new(
-            Arc::new(store),
-            Arc::new(Upstream::Discard),
-            Arc::new(Metrics::new()),
-            &ServerSecret::from_bytes([1; 32]),
-            domain.clone(),
-            Domain::parse("mx.relay.test").expect("domain"),
-        );
+        let store: Arc<dyn crate::store::Store> = Arc::new(store);
+        let secret = ServerSecret::from_bytes([1; 32]);
+        let metrics = Arc::new(Metrics::new());
+        let hostname = Domain::parse("mx.relay.test").expect("domain");
+        let services = Services {
+            router: Arc::new(Router::new(
+                Arc::clone(&store),
+                &secret,
+                domain.clone(),
+                false,
+            )),
+            deliverer: Arc::new(Deliverer::new(
+                store,
+                Arc::new(Upstream::Discard),
+                Arc::clone(&metrics),
+                &secret,
+                domain.clone(),
+                hostname.clone(),
+            )),
+            metrics,
+            hostname,
+        };
         let limits = LimitsConfig {
             max_messages_per_client_per_minute: u32::MAX,
             max_failed_rcpts_per_client_per_hour: u32::MAX,
@@ -229,7 +244,7 @@ fn world() -> &'static World {
                 .enable_all()
                 .build()
                 .expect("runtime"),
-            relay: Arc::new(relay),
+            services,
             settings: SessionSettings {
                 max_line_length: 512,
                 max_message_bytes: 64 * 1024,
@@ -323,7 +338,7 @@ pub fn session_one(data: &[u8]) -> Vec<u8> {
     let client = std::net::IpAddr::from([192, 0, 2, 1]);
     world.runtime.block_on(async {
         let session = Session::new(
-            &world.relay,
+            &world.services,
             &world.settings,
             &world.limits,
             client,

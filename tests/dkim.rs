@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anonrelay::compose::{compose, Draft};
-use anonrelay::dkim::{DnsRecord, KeyAlgorithm, Signer};
+use anonrelay::deliver::composed::draft::{compose, Draft};
+use anonrelay::deliver::dkim::{DnsRecord, KeyAlgorithm, Signer};
 use anonrelay::rewrite;
 use common::*;
 use mail_auth::common::parse::TxtRecordParser;
@@ -161,7 +161,7 @@ fn signer_from_file(path: &Path) -> Signer {
 }
 
 fn ed25519_signer(dir: &Path) -> Signer {
-    let (pem, _) = anonrelay::dkim::generate_ed25519().unwrap();
+    let (pem, _) = anonrelay::deliver::dkim::generate_ed25519().unwrap();
     let path = dir.join("ed25519.pem");
     std::fs::write(&path, pem).unwrap();
     signer_from_file(&path)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use anonrelay::loop_guard::MAX_RECEIVED_HEADERS;
+use anonrelay::deliver::loop_guard::MAX_RECEIVED_HEADERS;
 use common::*;
 
 const ALICE: &str = "alice.real@a-mail.example";

@@ -5,9 +5,9 @@ use anyhow::bail;
 use crate::config::Config;
 use crate::daemon;
 use crate::hook::Token;
+use crate::route::verify;
 use crate::smtp;
 use crate::upstream::Upstream;
-use crate::verify;
 
 pub fn check_config(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     if let (Some(cert), Some(key)) = (&config.smtp.tls_cert, &config.smtp.tls_key) {

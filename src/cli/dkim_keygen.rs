@@ -4,7 +4,7 @@ use anyhow::{bail, Context as _};
 
 use crate::config::Config;
 use crate::core::secret_file;
-use crate::dkim::{self, KeyAlgorithm};
+use crate::deliver::dkim::{self, KeyAlgorithm};
 
 pub fn dkim_keygen(
     config: &Config,

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::dkim::KeyAlgorithm;
+use crate::deliver::dkim::KeyAlgorithm;
 
 #[derive(Parser)]
 #[command(

@@ -85,3 +85,53 @@ fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            UpstreamUrl::parse("smtp+starttls://relay@smtp.example:2587").unwrap(),
+            UpstreamUrl::Smtp {
+                security: Security::StartTls,
+                host: "smtp.example".into(),
+                port: 2587,
+                user: Some("relay".into())
+            }
+        );
+        assert_eq!(
+            UpstreamUrl::parse("smtps://me@provider.example@smtp.example").unwrap(),
+            UpstreamUrl::Smtp {
+                security: Security::ImplicitTls,
+                host: "smtp.example".into(),
+                port: 465,
+                user: Some("me@provider.example".into())
+            }
+        );
+        assert!(matches!(
+            UpstreamUrl::parse("smtp://127.0.0.1:2526").unwrap(),
+            UpstreamUrl::Smtp {
+                security: Security::Plain,
+                port: 2526,
+                ..
+            }
+        ));
+        assert!(UpstreamUrl::parse("smtp://[::1]:25").is_ok());
+        assert_eq!(
+            UpstreamUrl::parse("smtp://smtp.example:25"),
+            Err(UrlError::PlainNotLoopback)
+        );
+        assert_eq!(UpstreamUrl::parse("http://x"), Err(UrlError::Scheme));
+        assert_eq!(
+            UpstreamUrl::parse("smtps://h:notaport"),
+            Err(UrlError::Port)
+        );
+        assert_eq!(UpstreamUrl::parse("outbox:"), Err(UrlError::OutboxDir));
+        assert_eq!(
+            UpstreamUrl::parse("outbox:mail"),
+            Ok(UpstreamUrl::Outbox("mail".into()))
+        );
+    }
+}

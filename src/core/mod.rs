@@ -6,6 +6,7 @@
 pub mod address;
 pub mod budget;
 pub mod clock;
+pub mod der;
 pub mod secret_file;
 pub mod tokens;
 pub mod window;

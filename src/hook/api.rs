@@ -14,10 +14,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{ApiError, HookState};
-use crate::compose::{self, ComposeError, Draft};
 use crate::core::address::EmailAddress;
-use crate::relay::ForwardError;
-use crate::store::{now_unix, DisplayName, LogEntry, Participant, UserId};
+use crate::deliver::composed::draft::{self, ComposeError};
+use crate::deliver::composed::{self, ComposedError};
+use crate::deliver::SendError;
+use crate::store::{now_unix, DisplayName, Participant, UserId};
 use crate::upstream::DeliveryError;
 
 /// How long /healthz waits for the store's write lock.
@@ -89,13 +90,16 @@ async fn create_conversation(State(state): AppState, body: Bytes) -> Result<Resp
     if a.user_id == b.user_id {
         return Err(ApiError::invalid("b.user_id", "must differ from a.user_id"));
     }
-    let relay = &state.relay;
-    let (aliases, created) = relay.store.create_conversation(&a, &b, now_unix()).await?;
+    let services = &state.services;
+    let (aliases, created) = services
+        .store
+        .create_conversation(&a, &b, now_unix())
+        .await?;
     if created {
-        relay.metrics.conversations_created.inc();
+        services.metrics.conversations_created.inc();
         tracing::debug!(alias_a = %aliases.alias_a, alias_b = %aliases.alias_b, "conversation created");
     }
-    let domain = &relay.alias_domain;
+    let domain = &services.alias_domain;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -114,14 +118,14 @@ async fn revoke_conversation(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = state
-        .relay
+        .services
         .store
         .revoke_conversation(&id, now_unix())
         .await?;
     if !revoked {
         return Err(ApiError::not_found("live conversation"));
     }
-    state.relay.metrics.conversations_revoked.inc();
+    state.services.metrics.conversations_revoked.inc();
     tracing::debug!("conversation revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -138,12 +142,12 @@ struct MessageRequest {
 
 async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, ApiError> {
     let request: MessageRequest = parse(&body)?;
-    compose::validate_subject(&request.subject)
+    draft::validate_subject(&request.subject)
         .map_err(|e| ApiError::invalid("subject", strip_field(&e)))?;
     let from_user =
         UserId::parse(&request.from_user).map_err(|e| ApiError::invalid("from_user", e))?;
-    let relay = Arc::clone(&state.relay);
-    let view = relay
+    let view = state
+        .services
         .store
         .conversation_for(&request.conversation_id, from_user.as_str())
         .await?;
@@ -152,56 +156,43 @@ async fn send_message(State(state): AppState, body: Bytes) -> Result<Response, A
             "live conversation with that participant",
         ));
     };
-    let now = now_unix();
-    let message_id = format!("{}@{}", uuid::Uuid::new_v4().simple(), relay.alias_domain);
-    let message = compose::compose(&Draft {
-        hostname: relay.hostname.as_str(),
-        from_alias: &view.alias,
-        from_display_name: view.display_name.as_deref(),
-        alias_domain: relay.alias_domain.as_str(),
-        to_email: &view.partner_email,
-        subject: &request.subject,
-        text: request.text.as_deref(),
-        html: request.html.as_deref(),
-        message_id: &message_id,
-        now,
-    })
-    .map_err(|e| match e {
-        ComposeError::NoBody => {
-            ApiError::invalid("text", "text or html must be given and non-empty")
-        }
-        ComposeError::Build => ApiError::internal(),
-        other => ApiError::invalid("subject", strip_field(&other)),
-    })?;
-    let entry = LogEntry {
-        sent_at: now,
-        sender_id: Some(view.user_id.clone()),
-        recipient_id: Some(view.partner_id.clone()),
-        alias: view.partner_alias.clone(),
-        subject: request.subject.clone(),
-    };
-    match relay
-        .deliver_and_log(&view.partner_alias, &view.partner_email, message, entry)
-        .await
-    {
-        Ok(()) => {
-            relay.metrics.composed.inc();
-            tracing::debug!(alias = %view.alias, "composed message sent");
-            Ok(Json(
-                serde_json::json!({ "status": "sent", "message_id": format!("<{message_id}>") }),
-            )
-            .into_response())
-        }
-        Err(ForwardError::Store(err)) => Err(err.into()),
-        Err(ForwardError::Upstream(DeliveryError::Temporary(_))) => Err(ApiError::unavailable(
-            "upstream_unavailable",
-            "the upstream server failed temporarily; retry later",
+    let sent = state
+        .services
+        .deliverer
+        .send_composed(&composed::Request {
+            view: &view,
+            subject: &request.subject,
+            text: request.text.as_deref(),
+            html: request.html.as_deref(),
+        })
+        .await;
+    match sent {
+        Ok(message_id) => Ok(Json(
+            serde_json::json!({ "status": "sent", "message_id": format!("<{message_id}>") }),
+        )
+        .into_response()),
+        Err(ComposedError::Draft(ComposeError::NoBody)) => Err(ApiError::invalid(
+            "text",
+            "text or html must be given and non-empty",
         )),
-        Err(ForwardError::Upstream(DeliveryError::Permanent(_))) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_rejected",
-            "the upstream server rejected the message",
-        )),
+        Err(
+            ComposedError::Draft(ComposeError::Build) | ComposedError::Send(SendError::Signing),
+        ) => Err(ApiError::internal()),
+        Err(ComposedError::Draft(other)) => Err(ApiError::invalid("subject", strip_field(&other))),
+        Err(ComposedError::Send(SendError::Store(err))) => Err(err.into()),
+        Err(ComposedError::Send(SendError::Upstream(DeliveryError::Temporary(_)))) => {
+            Err(ApiError::unavailable(
+                "upstream_unavailable",
+                "the upstream server failed temporarily; retry later",
+            ))
+        }
+        Err(ComposedError::Send(SendError::Upstream(DeliveryError::Permanent(_)))) => {
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_rejected",
+                "the upstream server rejected the message",
+            ))
+        }
     }
 }
 
@@ -223,18 +214,18 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = user_path(&id)?;
-    let deleted = state.relay.store.delete_user(&id).await?;
+    let deleted = state.services.store.delete_user(&id).await?;
     if !deleted {
         return Err(ApiError::not_found("user"));
     }
-    state.relay.metrics.users_deleted.inc();
+    state.services.metrics.users_deleted.inc();
     tracing::debug!("user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn export_user(State(state): AppState, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = user_path(&id)?;
-    let export = state.relay.store.export_user(&id).await?;
+    let export = state.services.store.export_user(&id).await?;
     match export {
         Some(export) => Ok(Json(export).into_response()),
         None => Err(ApiError::not_found("user")),
@@ -242,16 +233,16 @@ async fn export_user(State(state): AppState, Path(id): Path<String>) -> Result<R
 }
 
 async fn healthz(State(state): AppState) -> Response {
-    let relay = &state.relay;
+    let services = &state.services;
     // Writable, not just readable: a store that can no longer take rows
     // makes every message wait and then answer 451.
-    let store_ok = relay
+    let store_ok = services
         .store
         .probe_write(HEALTH_WRITE_WAIT)
         .await
-        .inspect_err(|_| relay.metrics.store_failure("health_probe"))
+        .inspect_err(|_| services.metrics.store_failure("health_probe"))
         .is_ok();
-    let upstream_ok = relay.upstream.check().await.is_ok();
+    let upstream_ok = services.upstream.check().await.is_ok();
     let status = if store_ok && upstream_ok {
         StatusCode::OK
     } else {
@@ -267,15 +258,15 @@ async fn healthz(State(state): AppState) -> Response {
 
 async fn metrics(State(state): AppState) -> Response {
     state
-        .relay
+        .services
         .metrics
-        .set_wal_bytes(state.relay.store.journal_bytes());
+        .set_wal_bytes(state.services.store.journal_bytes());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.relay.metrics.render(),
+        state.services.metrics.render(),
     )
         .into_response()
 }

@@ -23,8 +23,12 @@ use tokio::sync::Semaphore;
 pub use error::ApiError;
 
 use crate::config::HookConfig;
+use crate::core::address::Domain;
 use crate::core::secret_file::{self, SecretFileError};
-use crate::relay::Relay;
+use crate::deliver::Deliverer;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::upstream::Upstream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -83,13 +87,23 @@ impl Token {
     }
 }
 
+/// What the hook's handlers call: the store for conversations and users,
+/// `deliver` for composed mail.
+pub struct HookServices {
+    pub deliverer: Arc<Deliverer>,
+    pub store: Arc<dyn Store>,
+    pub upstream: Arc<Upstream>,
+    pub metrics: Arc<Metrics>,
+    pub alias_domain: Domain,
+}
+
 pub struct HookState {
-    pub relay: Arc<Relay>,
+    pub services: HookServices,
     token: Token,
 }
 
-pub fn router(relay: Arc<Relay>, token: Token, config: &HookConfig) -> Router {
-    let state = Arc::new(HookState { relay, token });
+pub fn router(services: HookServices, token: Token, config: &HookConfig) -> Router {
+    let state = Arc::new(HookState { services, token });
     api::routes()
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -342,21 +342,24 @@ mod tests {
     }
 
     fn content_info(content_type: &[u8], content: &[u8]) -> Vec<u8> {
-        let mut inner = crate::dkim::der_element(0x06, content_type);
-        inner.extend(crate::dkim::der_element(0xa0, content));
-        crate::dkim::der_element(0x30, &inner)
+        let mut inner = crate::core::der::der_element(0x06, content_type);
+        inner.extend(crate::core::der::der_element(0xa0, content));
+        crate::core::der::der_element(0x30, &inner)
     }
 
     /// A minimal SignedData around `econtent` (an OCTET STRING's encoding)
     /// with `extra` standing for certificates and signer infos.
     fn signed_data(econtent_type: &[u8], econtent: &[u8], extra: &[u8]) -> Vec<u8> {
-        let mut encap = crate::dkim::der_element(0x06, econtent_type);
-        encap.extend(crate::dkim::der_element(0xa0, econtent));
-        let mut signed = crate::dkim::der_element(0x02, &[1]);
-        signed.extend(crate::dkim::der_element(0x31, &[]));
-        signed.extend(crate::dkim::der_element(0x30, &encap));
+        let mut encap = crate::core::der::der_element(0x06, econtent_type);
+        encap.extend(crate::core::der::der_element(0xa0, econtent));
+        let mut signed = crate::core::der::der_element(0x02, &[1]);
+        signed.extend(crate::core::der::der_element(0x31, &[]));
+        signed.extend(crate::core::der::der_element(0x30, &encap));
         signed.extend_from_slice(extra);
-        content_info(oid::SIGNED_DATA, &crate::dkim::der_element(0x30, &signed))
+        content_info(
+            oid::SIGNED_DATA,
+            &crate::core::der::der_element(0x30, &signed),
+        )
     }
 
     #[test]
@@ -364,12 +367,12 @@ mod tests {
         // Debian's openssl has no zlib for `cms -compress`: made by hand.
         let compressed = content_info(
             oid::COMPRESSED_DATA,
-            &crate::dkim::der_element(0x30, &crate::dkim::der_element(0x02, &[0])),
+            &crate::core::der::der_element(0x30, &crate::core::der::der_element(0x02, &[0])),
         );
         assert_eq!(classify(&compressed).ok(), Some(Cms::CompressedData));
         let digested = content_info(
             &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x05],
-            &crate::dkim::der_element(0x30, &[]),
+            &crate::core::der::der_element(0x30, &[]),
         );
         assert_eq!(classify(&digested).ok(), Some(Cms::Other));
     }
@@ -378,8 +381,8 @@ mod tests {
     fn signed_content_must_be_data() {
         let handmade = signed_data(
             oid::DATA,
-            &crate::dkim::der_element(0x04, b"hi"),
-            &crate::dkim::der_element(0x31, &[]),
+            &crate::core::der::der_element(0x04, b"hi"),
+            &crate::core::der::der_element(0x31, &[]),
         );
         assert_eq!(
             classify(&handmade).ok(),
@@ -389,8 +392,8 @@ mod tests {
         );
         let not_mime = signed_data(
             oid::ENVELOPED_DATA,
-            &crate::dkim::der_element(0x04, b"hi"),
-            &crate::dkim::der_element(0x31, &[]),
+            &crate::core::der::der_element(0x04, b"hi"),
+            &crate::core::der::der_element(0x31, &[]),
         );
         assert!(matches!(
             classify(&not_mime),
@@ -420,7 +423,7 @@ mod tests {
             &[0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
         ] {
             let mut blob = header.to_vec();
-            blob.extend(crate::dkim::der_element(0x06, oid::SIGNED_DATA));
+            blob.extend(crate::core::der::der_element(0x06, oid::SIGNED_DATA));
             assert!(matches!(classify(&blob), Err(CmsError::Malformed(_))));
         }
         // An OCTET STRING chunk longer than what is left.
@@ -447,16 +450,16 @@ mod tests {
         let certificates = nested(0xa0, 10_000, &[]);
         let blob = signed_data(
             oid::DATA,
-            &crate::dkim::der_element(0x04, b"hi"),
+            &crate::core::der::der_element(0x04, b"hi"),
             &certificates,
         );
         assert!(matches!(classify(&blob), Err(CmsError::TooDeep)));
         // In the content, a chunked OCTET STRING the walk descends into.
-        let chunks = nested(0x24, 10_000, &crate::dkim::der_element(0x04, b"hi"));
+        let chunks = nested(0x24, 10_000, &crate::core::der::der_element(0x04, b"hi"));
         let blob = signed_data(oid::DATA, &chunks, &[]);
         assert!(matches!(classify(&blob), Err(CmsError::TooDeep)));
         // The same at a depth real senders use is read.
-        let chunks = nested(0x24, 3, &crate::dkim::der_element(0x04, b"hi"));
+        let chunks = nested(0x24, 3, &crate::core::der::der_element(0x04, b"hi"));
         let blob = signed_data(oid::DATA, &chunks, &[]);
         assert_eq!(signed_content(&blob).as_deref(), Some(&b"hi"[..]));
     }

@@ -3,7 +3,6 @@
 
 pub mod data;
 pub mod limits;
-pub mod rcpt;
 pub mod reply;
 pub mod session;
 
@@ -19,7 +18,10 @@ use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::SmtpConfig;
-use crate::relay::Relay;
+use crate::core::address::Domain;
+use crate::deliver::Deliverer;
+use crate::metrics::Metrics;
+use crate::route::Router;
 use limits::{ConnectionSlot, Limits};
 use reply::Reply;
 use session::{Session, SessionEnd};
@@ -120,8 +122,18 @@ impl TlsHandle {
     }
 }
 
+/// What sessions hand their decisions to: who a recipient is, what
+/// becomes of a message, and the counters.
+pub struct Services {
+    pub router: Arc<Router>,
+    pub deliverer: Arc<Deliverer>,
+    pub metrics: Arc<Metrics>,
+    /// Our host name, for the greeting and EHLO.
+    pub hostname: Domain,
+}
+
 pub struct Server {
-    pub relay: Arc<Relay>,
+    pub services: Services,
     pub settings: Arc<SessionSettings>,
     pub tls: TlsHandle,
     pub limits: Arc<Limits>,
@@ -154,21 +166,21 @@ impl Server {
                 }
             };
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                this.relay
+                this.services
                     .metrics
                     .rejected(Reply::TOO_MANY_CONNECTIONS.metric_reason());
                 tokio::spawn(refuse(stream, Reply::TOO_MANY_CONNECTIONS));
                 continue;
             };
             let Some(slot) = this.limits.admit(peer.ip()) else {
-                this.relay
+                this.services
                     .metrics
                     .rejected(Reply::TOO_MANY_CLIENT_CONNECTIONS.metric_reason());
                 tokio::spawn(refuse(stream, Reply::TOO_MANY_CLIENT_CONNECTIONS));
                 continue;
             };
             let server = Arc::clone(&this);
-            server.relay.metrics.sessions.inc();
+            server.services.metrics.sessions.inc();
             let stop = stop_rx.clone();
             let client_ip = peer.ip();
             tokio::spawn(async move {
@@ -199,7 +211,7 @@ impl Server {
         let _ = stream.set_nodelay(true);
         let started = Instant::now();
         let session = Session::new(
-            &self.relay,
+            &self.services,
             &self.settings,
             &self.limits,
             client_ip,
@@ -236,7 +248,7 @@ impl Server {
             Err(_) => return,
         };
         let session = Session::new(
-            &self.relay,
+            &self.services,
             &self.settings,
             &self.limits,
             client_ip,

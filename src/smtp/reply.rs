@@ -2,7 +2,7 @@
 //! be checked against a single list. Texts are generic on purpose: they
 //! never echo an upstream's words, an address or anything the client sent.
 
-use crate::relay::Outcome;
+use crate::deliver::Outcome;
 use crate::rewrite::RewriteError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

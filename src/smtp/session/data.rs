@@ -1,4 +1,4 @@
-//! DATA: the message, handed to the relay once it has all arrived.
+//! DATA: the message, handed to `deliver` once it has all arrived.
 
 use super::*;
 
@@ -62,25 +62,13 @@ impl Session<'_> {
                     helo: self.helo.as_deref().unwrap_or_default(),
                     mail_from: sender.as_deref(),
                 };
-                let outcome = match &recipient {
-                    Recipient::Conversation(accepted) => {
-                        Box::pin(self.relay.forward(
-                            accepted,
-                            &client,
-                            &message,
-                            self.settings.max_header_bytes,
-                        ))
-                        .await
-                    }
-                    Recipient::Operator(local_part) => {
-                        Box::pin(self.relay.forward_to_postmaster(
-                            local_part,
-                            &message,
-                            self.settings.max_header_bytes,
-                        ))
-                        .await
-                    }
-                };
+                let outcome = Box::pin(self.services.deliverer.deliver(
+                    &recipient,
+                    &client,
+                    &message,
+                    self.settings.max_header_bytes,
+                ))
+                .await;
                 drop(held);
                 self.idle_commands = 0;
                 let reply = Reply::from(outcome);

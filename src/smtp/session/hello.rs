@@ -11,7 +11,7 @@ impl Session<'_> {
         self.greeted = true;
         self.transaction = None;
         let hello = reply::hello(
-            self.relay.hostname.as_str(),
+            self.services.hostname.as_str(),
             extended,
             self.settings.max_message_bytes,
             self.settings.tls_available && !self.tls_active,

@@ -11,15 +11,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::data::{DataOutcome, DataReader};
 use super::limits::{ClientKey, Limits, Reservation};
-use super::rcpt::{classify_rcpt_path, raw_rcpt_path, RcptTarget};
 use super::reply::{self, Reply};
-use super::SessionSettings;
-use crate::core::address::{is_alias_shape, EmailAddress};
-use crate::core::tokens::VERP_PREFIX;
-use crate::postmaster;
-use crate::relay::{Accepted, RecipientKind, Relay};
-use crate::store::{Route, StoreError};
-use crate::verify;
+use super::{Services, SessionSettings};
+use crate::core::address::EmailAddress;
+use crate::route::path::{classify_rcpt_path, raw_rcpt_path, RcptTarget};
+use crate::route::verify;
+use crate::route::{Recipient, Resolved};
 
 mod data;
 mod hello;
@@ -50,24 +47,6 @@ struct Transaction {
     recipient: Option<Recipient>,
 }
 
-/// The transaction's one recipient.
-enum Recipient {
-    /// An alias or a bounce address of a conversation.
-    Conversation(Accepted),
-    /// `postmaster` or `abuse`: the operator's (`smtp.postmaster`).
-    Operator(&'static str),
-}
-
-impl Recipient {
-    /// What the per-alias message rate counts this recipient as.
-    fn rate_key(&self) -> String {
-        match self {
-            Recipient::Conversation(accepted) => accepted.route.alias.clone(),
-            Recipient::Operator(local_part) => (*local_part).to_owned(),
-        }
-    }
-}
-
 enum Step {
     Continue,
     Close,
@@ -75,7 +54,7 @@ enum Step {
 }
 
 pub struct Session<'a> {
-    relay: &'a Relay,
+    services: &'a Services,
     settings: &'a SessionSettings,
     limits: &'a Limits,
     /// Key for the per-client limits only: never logged, never stored.
@@ -108,7 +87,7 @@ const DATA_READ_CHUNK: usize = 16 * 1024;
 
 impl<'a> Session<'a> {
     pub fn new(
-        relay: &'a Relay,
+        services: &'a Services,
         settings: &'a SessionSettings,
         limits: &'a Limits,
         client_ip: IpAddr,
@@ -116,7 +95,7 @@ impl<'a> Session<'a> {
         tls_active: bool,
     ) -> Self {
         Self {
-            relay,
+            services,
             settings,
             limits,
             client: ClientKey::from(client_ip),
@@ -154,7 +133,7 @@ impl<'a> Session<'a> {
             )
         };
         if !self.tls_active {
-            let greeting = reply::greeting(self.relay.hostname.as_str());
+            let greeting = reply::greeting(self.services.hostname.as_str());
             write_within(stream, greeting.as_bytes(), write_limit(started)).await?;
         }
         let mut input: Vec<u8> = Vec::new();
@@ -296,7 +275,7 @@ impl<'a> Session<'a> {
     fn reply(&mut self, reply: Reply) -> Option<Step> {
         reply.write_to(&mut self.out);
         if reply.is_error() {
-            self.relay.metrics.rejected(reply.metric_reason());
+            self.services.metrics.rejected(reply.metric_reason());
         }
         if reply.counts_against_client() {
             self.errors += 1;

@@ -27,46 +27,9 @@ impl Session<'_> {
         reply
     }
 
-    /// The common end of RCPT once the address was looked up: unknown or
-    /// revoked gets 550 5.1.1, then the per-alias rate (bounce addresses
-    /// share it: they are visible to the recipient as Return-Path), then
-    /// the transaction's one recipient.
-    pub(super) fn admit(
-        &mut self,
-        found: Result<Option<Route>, StoreError>,
-        kind: RecipientKind,
-    ) -> Reply {
-        let route = match found {
-            Ok(Some(route)) => route,
-            Ok(None) => return Reply::NO_SUCH_RECIPIENT,
-            Err(err) => {
-                tracing::error!(error = %err, "alias lookup failed");
-                return Reply::LOCAL_ERROR;
-            }
-        };
-        let Some(transaction) = &self.transaction else {
-            return Reply::NEED_MAIL;
-        };
-        let accepted = match kind {
-            RecipientKind::Alias => self.relay.accept(route, transaction.sender.as_deref()),
-            RecipientKind::Bounce => self.relay.accept_bounce(route),
-        };
-        self.take_recipient(Recipient::Conversation(accepted))
-    }
-
-    /// RCPT to postmaster@ or abuse@ (RFC 5321 4.5.1, RFC 2142): taken when
-    /// the operator set `smtp.postmaster`, at the per-alias rate so that a
-    /// flood cannot bury the operator's inbox.
-    pub(super) fn admit_operator(&mut self, local_part: &'static str) -> Reply {
-        if !self.relay.accepts_postmaster_mail() {
-            return Reply::NO_SUCH_RECIPIENT;
-        }
-        self.take_recipient(Recipient::Operator(local_part))
-    }
-
-    /// The common end of an accepted RCPT: the per-alias rate (bounce
-    /// addresses share their alias's: they are visible to the recipient as
-    /// Return-Path), then the transaction's one recipient. The rate is only
+    /// The common end of an accepted RCPT: the per-alias rate (postmaster@
+    /// and abuse@ have one too, so that a flood cannot bury the operator's
+    /// inbox), then the transaction's one recipient. The rate is only
     /// looked at here; a message counts once it was accepted at the end of
     /// DATA, so strangers' transactions (refused senders, RSET after RCPT)
     /// cannot use up the partner's allowance.
@@ -93,7 +56,7 @@ impl Session<'_> {
         let local = if path.eq_ignore_ascii_case("postmaster") {
             "postmaster".to_owned()
         } else {
-            match classify_rcpt_path(path, &self.relay.alias_domain) {
+            match classify_rcpt_path(path, self.services.router.alias_domain()) {
                 RcptTarget::RelayDenied => return Reply::RELAY_DENIED,
                 RcptTarget::Local(local) => local,
             }
@@ -114,20 +77,15 @@ impl Session<'_> {
         {
             return Reply::ONE_RECIPIENT;
         }
-        if let Some(operator) = postmaster::operator_local_part(&local) {
-            return self.admit_operator(operator);
+        let sender = self.transaction.as_ref().and_then(|t| t.sender.as_deref());
+        match self.services.router.resolve(&local, sender).await {
+            Resolved::Found(recipient) => self.take_recipient(recipient),
+            Resolved::Unknown => Reply::NO_SUCH_RECIPIENT,
+            Resolved::Unavailable(err) => {
+                tracing::error!(error = %err, "alias lookup failed");
+                Reply::LOCAL_ERROR
+            }
         }
-        if local.starts_with(VERP_PREFIX) {
-            // A bounce address: only a valid, unexpired token of a live alias
-            // is accepted, so a forged bounce causes no mail (no backscatter).
-            let found = self.relay.bounce_route(&local).await;
-            return self.admit(found, RecipientKind::Bounce);
-        }
-        if !is_alias_shape(&local) {
-            return Reply::NO_SUCH_RECIPIENT;
-        }
-        let found = self.relay.route(&local).await;
-        self.admit(found, RecipientKind::Alias)
     }
 }
 

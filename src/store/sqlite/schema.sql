@@ -57,5 +57,5 @@ CREATE INDEX aliases_owner ON aliases (owner);
 
 -- step 4
 -- Addresses are mapped by IDNA (UTS 46) to one canonical form, U-labels:
--- the code of this step (store::renormalize_addresses) rewrites an address
+-- the code of this step (store::sqlite::renormalize_addresses) rewrites an address
 -- stored in its A-label form (`xn--…`), which SQL cannot decode.

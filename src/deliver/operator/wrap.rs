@@ -12,17 +12,8 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
 
-use crate::bounce::MAX_QUOTED_SUBJECT_CHARS;
+use crate::deliver::bounce::report::MAX_QUOTED_SUBJECT_CHARS;
 use crate::rewrite::clean_subject;
-
-/// Local parts on the alias domain that reach the operator.
-const LOCAL_PARTS: [&str; 2] = ["postmaster", "abuse"];
-
-/// The operator's local part this (lowercased) local part on the alias
-/// domain names, if any: one of [`LOCAL_PARTS`].
-pub fn operator_local_part(local: &str) -> Option<&'static str> {
-    LOCAL_PARTS.into_iter().find(|part| *part == local)
-}
 
 pub struct Wrapper<'a> {
     pub alias_domain: &'a str,
@@ -145,19 +136,7 @@ Please look into this.\r\n";
     }
 
     #[test]
-    fn only_postmaster_and_abuse_are_the_operators() {
-        for local in ["postmaster", "abuse"] {
-            assert_eq!(operator_local_part(local), Some(local));
-        }
-        for local in [
-            "post",
-            "hostmaster",
-            "postmaster2",
-            "Abuse",
-            "abcdefgh12345678",
-        ] {
-            assert_eq!(operator_local_part(local), None);
-        }
+    fn a_message_without_subject_is_named_so() {
         let wrapped = wrap(&wrapper(None), ORIGINAL).unwrap();
         let message = MessageParser::default().parse(&wrapped).unwrap();
         assert_eq!(message.subject(), Some("[abuse@relay.test] (no subject)"));

@@ -1,4 +1,5 @@
-//! The path of a RCPT command, judged from its raw text.
+//! The path of a RCPT command, judged from its raw text, and the local
+//! parts on the alias domain that are the operator's.
 
 use crate::core::address::Domain;
 
@@ -36,6 +37,16 @@ pub fn classify_rcpt_path(path: &str, alias_domain: &Domain) -> RcptTarget {
         return RcptTarget::RelayDenied;
     }
     RcptTarget::Local(local.to_ascii_lowercase())
+}
+
+/// Local parts on the alias domain that reach the operator (RFC 5321
+/// 4.5.1, RFC 2142).
+const OPERATOR_LOCAL_PARTS: [&str; 2] = ["postmaster", "abuse"];
+
+/// The operator's local part this (lowercased) local part on the alias
+/// domain names, if any: one of [`OPERATOR_LOCAL_PARTS`].
+pub fn operator_local_part(local: &str) -> Option<&'static str> {
+    OPERATOR_LOCAL_PARTS.into_iter().find(|part| *part == local)
 }
 
 /// Extracts the raw path of a `RCPT TO:<path>` line (without the brackets).
@@ -85,5 +96,21 @@ mod tests {
             Some("a@b")
         );
         assert_eq!(raw_rcpt_path(b"RCPT TO:a@b\r\n"), None);
+    }
+
+    #[test]
+    fn only_postmaster_and_abuse_are_the_operators() {
+        for local in ["postmaster", "abuse"] {
+            assert_eq!(operator_local_part(local), Some(local));
+        }
+        for local in [
+            "post",
+            "hostmaster",
+            "postmaster2",
+            "Abuse",
+            "abcdefgh12345678",
+        ] {
+            assert_eq!(operator_local_part(local), None);
+        }
     }
 }

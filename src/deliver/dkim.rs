@@ -17,6 +17,7 @@ use rustls_pki_types::PrivateKeyDer;
 
 pub use crate::config::dkim::{validate_selector, DkimConfig, KeyAlgorithm, DEFAULT_SELECTOR};
 use crate::core::address::Domain;
+use crate::core::der::der_element;
 use crate::core::secret_file::{self, SecretFileError};
 
 /// Headers covered by the signature: everything a reader sees or a client
@@ -278,25 +279,6 @@ fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
     der_element(0x30, &content)
 }
 
-/// One DER value with a definite length (short or long form).
-pub(crate) fn der_element(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&b| b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,14 +368,6 @@ mod tests {
         );
         let unfolded = "DKIM-Signature: a=1; b=ABCD;\r\n";
         assert_eq!(close_signature_value(unfolded.into()), unfolded);
-    }
-
-    #[test]
-    fn der_lengths() {
-        assert_eq!(der_element(0x04, &[1, 2]), vec![0x04, 2, 1, 2]);
-        let long = der_element(0x04, &[0; 300]);
-        assert_eq!(&long[..4], &[0x04, 0x82, 0x01, 0x2c]);
-        assert_eq!(long.len(), 304);
     }
 
     #[test]
