@@ -10,7 +10,7 @@
 # is stable, so RUSTC_BOOTSTRAP=1 lets cargo-fuzz use libFuzzer's flags;
 # sanitizers are off (-s none): Rust's own checks and the harness's
 # assertions are what fail. A crash is saved under fuzz/artifacts/; copy it
-# to fuzz/regressions/TARGET/ so tests/fuzz_regressions.rs keeps it fixed.
+# to fuzz/regressions/TARGET/ so tests/it/fuzz_regressions.rs keeps it fixed.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${1:-}" = "--ci" ]; then

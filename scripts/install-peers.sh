@@ -8,7 +8,7 @@
 #   postfix           only for smtp-sink / smtp-source (plaintext upstream sink)
 #   python3-aiosmtpd  tests/peers/upstream.py, in Debian's /usr/bin/python3
 #   openssl           tests/peers/make-cert.sh; S/MIME blobs made at test time
-#                     (tests/signed_mail.rs, rewrite::cms) and fixtures/make-signed.sh
+#                     (tests/it/signed_mail.rs, rewrite::cms) and fixtures/make-signed.sh
 #   gnupg             gpg, for fixtures/make-signed.sh (PGP/MIME, clear-signed
 #                     text, an attached public key)
 #   sqlite3           inspecting the relay's database by hand
@@ -21,7 +21,7 @@
 #   procps            `kill`, which the tests call to signal the daemon
 #                     (SIGHUP, SIGTERM); not in every minimal image
 #   chromium          headless, the mail reader that must fetch nothing
-#                     (tests/remote_content.rs, tests/peers/html_fetches.py)
+#                     (tests/it/remote_content.rs, tests/peers/html_fetches.py)
 # Idempotent: installs only what is missing (apt-get update only then), and
 # prints what it installed. Needs root, or sudo.
 set -euo pipefail

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # user's PATH (and some CI images') leaves out.
 export PATH="$PATH:/usr/sbin:/sbin"
 bash scripts/install-peers.sh
-# The load tests hold thousands of sockets (tests/memory.rs: 5,000 idle
+# The load tests hold thousands of sockets (tests/it/memory.rs: 5,000 idle
 # connections); take the hard limit, as a daemon's unit would (LimitNOFILE).
 ulimit -n "$(ulimit -Hn)"
 cargo fmt --all -- --check

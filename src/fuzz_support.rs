@@ -1,5 +1,5 @@
 //! Harnesses shared by the fuzz targets (`fuzz/`) and their regression
-//! test (`tests/fuzz_regressions.rs`): each runs one input and panics if an
+//! test (`tests/it/fuzz_regressions.rs`): each runs one input and panics if an
 //! invariant breaks. Not part of the daemon's behaviour.
 
 use std::collections::VecDeque;

@@ -2,7 +2,7 @@
 //! key or path, and the daemon never runs half-configured. Also inbound
 //! STARTTLS and pipelining with swaks.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

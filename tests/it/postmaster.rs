@@ -3,7 +3,7 @@
 //! the real aiosmtpd upstream, attached unchanged; without that key it is
 //! refused like an unknown alias.
 
-mod common;
+use crate::common;
 
 use common::*;
 use mail_parser::{MessageParser, MimeHeaders};

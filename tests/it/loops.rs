@@ -3,7 +3,7 @@
 //! refused `554 5.4.6` after one hop and never forwarded again; so is a
 //! message that has passed through more hops than Postfix would allow.
 
-mod common;
+use crate::common;
 
 use anonrelay::deliver::loop_guard::MAX_RECEIVED_HEADERS;
 use common::*;

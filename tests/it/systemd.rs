@@ -2,7 +2,7 @@
 //! `systemd-analyze security` rates anonrelay.service at 2.0 or lower.
 //! Offline mode: no running systemd is needed.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

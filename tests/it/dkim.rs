@@ -4,7 +4,7 @@
 //! `anonrelay dkim keygen` or `anonrelay check-config` tells the admin to
 //! publish. No real DNS is ever asked.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;

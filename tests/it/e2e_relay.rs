@@ -2,7 +2,7 @@
 //! forwards over STARTTLS + AUTH to an aiosmtpd upstream, or to Postfix's
 //! smtp-sink for fault injection.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -14,8 +14,7 @@
 //! written to `target/generative-failures/` with its seed: make it a
 //! fixture.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 mod plant;
 
 use std::path::{Path, PathBuf};

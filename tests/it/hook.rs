@@ -1,7 +1,7 @@
 //! The HTTP hook over real HTTP with curl, against the running daemon and a
 //! real aiosmtpd upstream (STARTTLS + AUTH).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -5,7 +5,7 @@
 //! is waited for instead of answered 451 (which made senders retry a
 //! message the upstream delivered anyway).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpListener;

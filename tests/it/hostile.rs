@@ -2,7 +2,7 @@
 //! documented reply, pipelining and the STARTTLS injection. These dialogs
 //! need exact bytes, so they are written with a raw socket.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -7,7 +7,7 @@
 //! the hook answers `503` with `Retry-After`. Every case ends with the
 //! fault gone and a message delivered with its row.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

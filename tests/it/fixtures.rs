@@ -10,7 +10,7 @@
 //! design, and attachments arrive with the same content. Hostile fixtures
 //! are refused.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! Admin commands: conversation create/revoke, user export/delete, log --user,
 //! and the development hook token.
 
-mod common;
+use crate::common;
 
 use common::*;
 

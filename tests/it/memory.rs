@@ -3,7 +3,7 @@
 //! 250 or 452 4.3.1 and the daemon's peak RSS stays within the buffer budget
 //! plus a stated constant; idle connections and hostile bounces stay small.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};

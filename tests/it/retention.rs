@@ -3,7 +3,7 @@
 //! subjects and addresses leave no bytes in the database, WAL or SHM files;
 //! logs carry no IP, real address or subject; SIGTERM and SIGHUP behave.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

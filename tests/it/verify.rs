@@ -4,7 +4,7 @@
 //! by an independent signer, Python's dkimpy (tests/peers/dkim_sign.py).
 //! A second client address (127.0.0.2) plays the forger's host.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

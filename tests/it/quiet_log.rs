@@ -6,7 +6,7 @@
 //! `debug` does name the aliases, which shows the check looks where the
 //! lines are.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! message in Postfix's deferred queue until a flush delivers it once, and
 //! a bounce Postfix makes itself comes back as one notice.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -9,7 +9,7 @@
 //! load before it is shown not to. Then the HTML of every forwarded
 //! fixture, opened the same way, fetches nothing.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! notice to the original sender that names only aliases; forged, expired
 //! and success reports produce nothing.
 
-mod common;
+use crate::common;
 
 use anonrelay::core::tokens::ServerSecret;
 use common::*;

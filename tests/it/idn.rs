@@ -4,7 +4,7 @@
 //! domain is internationalized leaves for the upstream (aiosmtpd) with the
 //! A-label recipient, which a server without SMTPUTF8 takes.
 
-mod common;
+use crate::common;
 
 use common::*;
 
