@@ -17,7 +17,7 @@ use crate::retention;
 use crate::route::verify::Verifier;
 use crate::route::Router;
 use crate::smtp::{self, Server, Services, SessionSettings, TlsHandle};
-use crate::store;
+use crate::store::{self, Store};
 use crate::upstream::Upstream;
 
 /// `[dkim]`'s signer, if configured; a bad key stops the start.
@@ -64,6 +64,62 @@ fn open_file_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// What `serve` starts from, loaded from the config (or made by a test).
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub upstream: Arc<Upstream>,
+    pub secret: ServerSecret,
+    pub dkim: Option<Signer>,
+    pub verifier: Option<Verifier>,
+}
+
+/// The pipeline wired from its parts: what the SMTP server and the hook call.
+pub struct Wired {
+    pub smtp: Services,
+    pub hook: HookServices,
+}
+
+/// Wires router and deliverer from the config, the one way `serve` and
+/// the in-process test harness do it.
+pub fn wire(config: &Config, parts: Parts) -> Wired {
+    let metrics = Arc::new(Metrics::new());
+    let router = Router::new(
+        Arc::clone(&parts.store),
+        &parts.secret,
+        config.smtp.alias_domain.clone(),
+        config.smtp.postmaster.is_some(),
+    );
+    let deliverer = Arc::new(
+        Deliverer::new(
+            Arc::clone(&parts.store),
+            Arc::clone(&parts.upstream),
+            Arc::clone(&metrics),
+            &parts.secret,
+            config.smtp.alias_domain.clone(),
+            config.smtp.hostname.clone(),
+        )
+        .with_dkim(parts.dkim)
+        .with_policy(config.relay_policy())
+        .with_verifier(parts.verifier)
+        .with_operator(config.smtp.postmaster.clone()),
+    );
+    Wired {
+        smtp: Services {
+            router: Arc::new(router),
+            deliverer: Arc::clone(&deliverer),
+            metrics: Arc::clone(&metrics),
+            hostname: config.smtp.hostname.clone(),
+        },
+        hook: HookServices {
+            deliverer,
+            store: parts.store,
+            upstream: parts.upstream,
+            metrics,
+            alias_domain: config.smtp.alias_domain.clone(),
+        },
+    }
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     smtp::install_crypto_provider();
     warn_if_descriptors_are_short(&config);
@@ -91,45 +147,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .map_or_else(|| "none".to_owned(), |d| d.selector().to_owned()),
         verify: if verifier.is_some() { "enforce" } else { "off" },
     };
-    let metrics = Arc::new(Metrics::new());
-    let router = Router::new(
-        Arc::clone(&store),
-        &secret,
-        config.smtp.alias_domain.clone(),
-        config.smtp.postmaster.is_some(),
+    let Wired {
+        smtp: services,
+        hook: hook_services,
+    } = wire(
+        &config,
+        Parts {
+            store: Arc::clone(&store),
+            upstream,
+            secret,
+            dkim,
+            verifier,
+        },
     );
-    let deliverer = Deliverer::new(
-        Arc::clone(&store),
-        Arc::clone(&upstream),
-        Arc::clone(&metrics),
-        &secret,
-        config.smtp.alias_domain.clone(),
-        config.smtp.hostname.clone(),
-    )
-    .with_dkim(dkim)
-    .with_policy(config.relay_policy())
-    .with_verifier(verifier)
-    .with_operator(config.smtp.postmaster.clone());
-    let services = Services {
-        router: Arc::new(router),
-        deliverer: Arc::new(deliverer),
-        metrics,
-        hostname: config.smtp.hostname.clone(),
-    };
     tokio::spawn(retention::keep_wal_small(Arc::clone(&store)));
     let retention_task = tokio::spawn(retention::run(Arc::clone(&store), config.retention.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let hook_task = match &config.hook {
-        Some(hook_config) => {
-            let hook_services = HookServices {
-                deliverer: Arc::clone(&services.deliverer),
-                store,
-                upstream,
-                metrics: Arc::clone(&services.metrics),
-                alias_domain: config.smtp.alias_domain.clone(),
-            };
-            Some(start_hook(hook_config, hook_services, stop_rx.clone()).await?)
-        }
+        Some(hook_config) => Some(start_hook(hook_config, hook_services, stop_rx.clone()).await?),
         None => {
             tracing::info!("no [hook] section: HTTP hook disabled");
             None

@@ -3,18 +3,14 @@
 //! invariant breaks. Not part of the daemon's behaviour.
 
 use std::collections::VecDeque;
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::config::LimitsConfig;
 use crate::core::address::Domain;
 use crate::core::tokens::ServerSecret;
 use crate::deliver::Deliverer;
+use crate::in_process::ScriptedStream;
 use crate::metrics::Metrics;
 use crate::rewrite::{self, check_line_endings};
 use crate::route::Router;
@@ -263,46 +259,6 @@ fn world() -> &'static World {
             _dir: dir,
         }
     })
-}
-
-/// A client that sends scripted chunks, then closes; what the server writes is kept.
-struct ScriptedStream {
-    chunks: VecDeque<Vec<u8>>,
-    written: Vec<u8>,
-}
-
-impl AsyncRead for ScriptedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if let Some(mut chunk) = self.chunks.pop_front() {
-            let n = chunk.len().min(buf.remaining());
-            buf.put_slice(&chunk[..n]);
-            if n < chunk.len() {
-                self.chunks.push_front(chunk.split_off(n));
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for ScriptedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.written.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
 }
 
 /// Session invariants: any bytes, split at any points, end the session

@@ -11,6 +11,9 @@ pub mod deliver;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod hook;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod in_process;
 pub mod logging;
 pub mod metrics;
 pub mod retention;

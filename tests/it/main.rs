@@ -8,6 +8,7 @@ mod common;
 
 mod bounces;
 mod cli;
+mod dialogs;
 mod dkim;
 mod e2e_relay;
 mod fixtures;
