@@ -3,6 +3,7 @@
 //! reload) and stops cleanly on SIGTERM. `check-config` runs the same
 //! loaders ([`load_dkim`], `smtp::load_tls`) without starting.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -163,11 +164,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(retention::keep_wal_small(Arc::clone(&store)));
     let retention_task = tokio::spawn(retention::run(Arc::clone(&store), config.retention.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let hook_task = match &config.hook {
-        Some(hook_config) => Some(start_hook(hook_config, hook_services, stop_rx.clone()).await?),
+    let (hook_task, hook_address) = match &config.hook {
+        Some(hook_config) => {
+            let (task, address) = start_hook(hook_config, hook_services, stop_rx.clone()).await?;
+            (Some(task), Some(address))
+        }
         None => {
             tracing::info!("no [hook] section: HTTP hook disabled");
-            None
+            (None, None)
         }
     };
     let tls_available = tls.is_some();
@@ -185,7 +189,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         max_connections: config.smtp.limits.max_connections,
         shutdown_grace: std::time::Duration::from_secs(config.smtp.limits.shutdown_grace_secs),
     };
-    ready.log(&config, tls_available);
+    ready.log(&config, tls_available, listener.local_addr()?, hook_address);
     // Under systemd (Type=notify): we are listening and ready.
     if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
         tracing::warn!(error = %err, "could not notify systemd of readiness");
@@ -246,7 +250,7 @@ async fn start_hook(
     hook_config: &crate::config::HookConfig,
     services: HookServices,
     stop_rx: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<std::io::Result<()>>, SocketAddr)> {
     let (token, created) = Token::load(&hook_config.token_file, hook_config.create_token)?;
     if created {
         tracing::warn!(path = %hook_config.token_file.display(), "created a development hook token");
@@ -259,17 +263,20 @@ async fn start_hook(
                 hook_config.listen
             )
         })?;
+    // The address bound, not the configured one: port 0 picks a free port.
+    let address = hook_listener.local_addr()?;
     let app = hook::router(services, token, hook_config);
     let mut stop = stop_rx;
-    tracing::info!(listen = %hook_config.listen, "hook ready");
-    Ok(tokio::spawn(hook::serve(
+    tracing::info!(listen = %address, "hook ready");
+    let task = tokio::spawn(hook::serve(
         hook_listener,
         app,
         hook_config.max_connections,
         async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         },
-    )))
+    ));
+    Ok((task, address))
 }
 
 /// What the "anonrelay ready" line reports beyond the config.
@@ -281,15 +288,19 @@ struct ReadyLine {
 
 impl ReadyLine {
     /// Both listeners are bound: tests and admins take this line (and
-    /// systemd the notification after it) as the daemon being ready.
-    fn log(&self, config: &Config, starttls: bool) {
+    /// systemd the notification after it) as the daemon being ready. The
+    /// addresses are the bound ones (port 0 in the config picks a free
+    /// port; the tests read it here instead of guessing one).
+    fn log(&self, config: &Config, starttls: bool, smtp: SocketAddr, hook: Option<SocketAddr>) {
+        let hook_listen = hook.map_or_else(|| "none".to_owned(), |address| address.to_string());
         let verify_dns = if config.verify.dns_records.is_some() {
             "seeded (testing only)"
         } else {
             "system"
         };
         tracing::info!(
-            listen = %config.smtp.listen,
+            listen = %smtp,
+            hook_listen = %hook_listen,
             hostname = %config.smtp.hostname,
             alias_domain = %config.smtp.alias_domain,
             upstream = %self.upstream,

@@ -93,10 +93,9 @@ fn admin_commands_for_privacy_requests() {
 fn development_hook_token_is_created_private_and_its_path_logged() {
     use std::os::unix::fs::PermissionsExt;
     let mut options = DaemonOptions::outbox();
-    let port = free_port();
-    options.extra_sections = format!(
-        "[hook]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"dev-token\"\ncreate_token = true\n"
-    );
+    options.extra_sections =
+        "[hook]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"dev-token\"\ncreate_token = true\n"
+            .to_owned();
     let daemon = Daemon::start(options);
     let token_file = daemon.dir.path().join("dev-token");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;

@@ -413,8 +413,7 @@ fn refuses_to_start_with_a_bad_token_file() {
     use std::os::unix::fs::PermissionsExt;
     let base = tempfile::tempdir().unwrap();
     let mut options = DaemonOptions::outbox();
-    let hook = Hook::configure(base.path(), &mut options);
-    let _ = hook.port;
+    let _hook = Hook::configure(base.path(), &mut options);
     let token_file = base.path().join("hook-token");
     let daemon = Daemon::configure(options);
     // Each must be refused: a `serve` still running at the deadline fails.
@@ -458,7 +457,7 @@ fn idle_hook_clients_cannot_hold_the_daemons_descriptors() {
     let before = open_descriptors(pid);
     // 24 connections that never send a byte: three hook's worth.
     let silent: Vec<std::net::TcpStream> = (0..24)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hook.port)).expect("connect"))
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hook.port())).expect("connect"))
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let held = open_descriptors(pid);
@@ -517,7 +516,7 @@ fn with_few_descriptors_the_hook_cannot_starve_smtp() {
     // hook serves; connects past that wait for SYN retries): the hook serves 64 at a time, the rest wait in the
     // kernel's queue and hold none of the daemon's descriptors.
     let _idle: Vec<std::net::TcpStream> = (0..180)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hook.port)).expect("connect"))
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hook.port())).expect("connect"))
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(

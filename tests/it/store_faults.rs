@@ -226,7 +226,7 @@ fn curl_with_headers(hook: &Hook, method: &str, path: &str, body: &str) -> (u16,
             "--data-binary",
             body,
         ])
-        .arg(format!("http://127.0.0.1:{}{path}", hook.port))
+        .arg(format!("http://127.0.0.1:{}{path}", hook.port()))
         .output()
         .expect("run curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const ALIAS_DOMAIN: &str = "relay.test";
@@ -183,6 +185,7 @@ pub struct Daemon {
     pub port: u16,
     pub config: PathBuf,
     pub guard: Option<Guard>,
+    hook_port: Option<Arc<AtomicU16>>,
     /// Extra environment for `serve` and the CLI (e.g. the test clock).
     pub env: Vec<(String, String)>,
     /// `ANONRELAY_LOG` for `serve`: `debug` unless a test sets None, which
@@ -200,6 +203,12 @@ pub struct DaemonOptions {
     /// The whole `[verify]` section. Off by default: there is no DNS here;
     /// tests of the checks put their own with seeded records.
     pub verify_section: String,
+    /// 0: the daemon picks a free port and the harness reads it back from
+    /// the ready line. Only a test whose peers must know the port before the
+    /// daemon can start (a circle) sets one.
+    pub smtp_port: u16,
+    /// Filled with the hook's port once the daemon is ready (`Hook`).
+    pub hook_port: Option<Arc<AtomicU16>>,
 }
 
 impl DaemonOptions {
@@ -215,6 +224,8 @@ impl DaemonOptions {
             extra_sections: String::new(),
             max_message_bytes: 1024 * 1024,
             verify_section: "[verify]\nmode = \"off\"".to_owned(),
+            smtp_port: 0,
+            hook_port: None,
         }
     }
 }
@@ -223,7 +234,7 @@ impl Daemon {
     /// Writes the config; call `start` once conversations are set up (or at once).
     pub fn configure(options: DaemonOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = options.smtp_port;
         let config = dir.path().join("relay.toml");
         let text = format!(
             r#"[smtp]
@@ -258,6 +269,7 @@ path = "state/relay.db"
             port,
             config,
             guard: None,
+            hook_port: options.hook_port,
             env: Vec::new(),
             log_filter: Some("debug".to_owned()),
         }
@@ -291,9 +303,7 @@ path = "state/relay.db"
         });
         // Ready once it says so: both listeners bound, hook token written.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.log().contains("anonrelay ready")
-            || TcpStream::connect(("127.0.0.1", self.port)).is_err()
-        {
+        while !self.log().contains("anonrelay ready") {
             if let Some(guard) = self.guard.as_mut() {
                 if let Ok(Some(status)) = guard.child.try_wait() {
                     panic!(
@@ -309,6 +319,40 @@ path = "state/relay.db"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.read_back_ports();
+    }
+
+    /// The ports the daemon bound, from its ready line. The config is then
+    /// rewritten to them, so a restart listens where peers already point.
+    fn read_back_ports(&mut self) {
+        let log = self.log();
+        let ready = log
+            .lines()
+            .find(|line| line.contains("anonrelay ready"))
+            .expect("a ready line");
+        let port_of = |field: &str| -> Option<u16> {
+            let value = ready
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix(field))?;
+            value.rsplit_once(':')?.1.parse().ok()
+        };
+        self.port = port_of("listen=").unwrap_or_else(|| panic!("no listen= in {ready}"));
+        let mut config = std::fs::read_to_string(&self.config).expect("config");
+        config = config.replacen(
+            "[smtp]\nlisten = \"127.0.0.1:0\"",
+            &format!("[smtp]\nlisten = \"127.0.0.1:{}\"", self.port),
+            1,
+        );
+        if let Some(slot) = &self.hook_port {
+            let hook = port_of("hook_listen=").unwrap_or_else(|| panic!("no hook in {ready}"));
+            slot.store(hook, Ordering::SeqCst);
+            config = config.replacen(
+                "[hook]\nlisten = \"127.0.0.1:0\"",
+                &format!("[hook]\nlisten = \"127.0.0.1:{hook}\""),
+                1,
+            );
+        }
+        std::fs::write(&self.config, config).expect("rewrite config");
     }
 
     pub fn stop(&mut self) {
@@ -330,6 +374,7 @@ path = "state/relay.db"
     }
 
     pub fn server(&self) -> String {
+        assert_ne!(self.port, 0, "the port is known once the daemon is ready");
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -725,22 +770,30 @@ pub fn contains_ci(haystack: &[u8], needle: &str) -> bool {
 
 /// The HTTP hook of a daemon under test, called with curl.
 pub struct Hook {
-    pub port: u16,
+    /// Read back from the daemon's ready line once it has started.
+    port: Arc<AtomicU16>,
     pub token: String,
 }
 
 impl Hook {
+    pub fn port(&self) -> u16 {
+        let port = self.port.load(Ordering::SeqCst);
+        assert_ne!(port, 0, "the hook's port is known once the daemon is ready");
+        port
+    }
+
     /// Adds a [hook] section (with a 0600 token file under `base`) to the
     /// daemon options.
     pub fn configure(base: &std::path::Path, options: &mut DaemonOptions) -> Self {
         use std::os::unix::fs::PermissionsExt;
-        let port = free_port();
+        let port = Arc::new(AtomicU16::new(0));
+        options.hook_port = Some(Arc::clone(&port));
         let token = "test-token-0123456789abcdef".to_owned();
         let token_file = base.join("hook-token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         options.extra_sections += &format!(
-            "\n[hook]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\nmax_body_bytes = 65536\n",
+            "\n[hook]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\nmax_body_bytes = 65536\n",
             token_file.display()
         );
         Self { port, token }
@@ -761,7 +814,7 @@ impl Hook {
         command
             .args(["-s", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}"])
             .args(["-X", method])
-            .arg(format!("http://127.0.0.1:{}{path}", self.port));
+            .arg(format!("http://127.0.0.1:{}{path}", self.port()));
         if let Some(token) = token {
             command.args(["-H", &format!("Authorization: Bearer {token}")]);
         }
