@@ -1,7 +1,11 @@
 use std::sync::Arc;
 
 use super::log_queue::LogQueue;
+use super::schema::{numbered_steps, schema_steps, SCHEMA};
+use super::upkeep::checkpoint;
 use super::*;
+use crate::core::address::EmailAddress;
+use crate::store::{ConversationAliases, Direction, LogEntry, Participant, UserId};
 
 fn temp_store() -> (tempfile::TempDir, Arc<Database>) {
     let dir = tempfile::tempdir().unwrap();
