@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use smtp_proto::{Error as ParseError, Request};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use smtp_proto::Request;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::data::{DataOutcome, DataReader};
 use super::limits::{ClientKey, Limits, Reservation};
@@ -18,10 +18,16 @@ use crate::route::path::{classify_rcpt_path, raw_rcpt_path, RcptTarget};
 use crate::route::verify;
 use crate::route::{Recipient, Resolved};
 
+mod command;
 mod data;
 mod hello;
+mod input;
+mod io;
 mod mail;
 mod rcpt;
+
+use command::parse_error_reply;
+use io::{closing, fit_buffers, write_within, MIN_REPLY_WRITE};
 
 /// How a session ended, for the listener.
 #[derive(Debug, PartialEq, Eq)]
@@ -152,41 +158,11 @@ impl<'a> Session<'a> {
                 Step::StartTls => return Ok(SessionEnd::StartTls),
             }
             let receiving_data = matches!(self.phase, Phase::Data(_));
-            let wanted = if receiving_data {
-                DATA_READ_CHUNK
-            } else {
-                COMMAND_READ_CHUNK
-            };
-            if chunk.len() != wanted {
-                chunk = vec![0u8; wanted];
-            }
-            if input.is_empty() && input.capacity() > DATA_READ_CHUNK {
-                input = Vec::new();
-            }
+            fit_buffers(receiving_data, &mut chunk, &mut input);
             if *self.shutdown.borrow() && !receiving_data {
                 return closing(stream, Reply::SHUTTING_DOWN).await;
             }
-            let timeout = if let Phase::Data(reader) = &self.phase {
-                // Each chunk within data_timeout, the whole message within
-                // max_data_secs: a trickle cannot hold its buffer for the
-                // session's 30 minutes.
-                self.settings.data_timeout.min(
-                    self.settings
-                        .max_data_time
-                        .saturating_sub(reader.started().elapsed()),
-                )
-            } else if self.transaction.is_none() {
-                self.settings
-                    .idle_timeout
-                    .min(self.settings.command_timeout)
-            } else {
-                self.settings.command_timeout
-            };
-            let remaining = self
-                .settings
-                .session_timeout
-                .saturating_sub(started.elapsed());
-            let read = tokio::time::timeout(timeout.min(remaining), stream.read(&mut chunk));
+            let read = tokio::time::timeout(self.read_timeout(started), stream.read(&mut chunk));
             let read = tokio::select! {
                 read = read => read,
                 _ = self.shutdown.changed(), if !receiving_data => {
@@ -200,75 +176,6 @@ impl<'a> Session<'a> {
                 Err(_) => return closing(stream, Reply::TIMEOUT).await,
             }
         }
-    }
-
-    /// Consumes as much buffered input as forms complete commands or data.
-    async fn process(&mut self, input: &mut Vec<u8>) -> Step {
-        let mut consumed = 0;
-        let step = loop {
-            let pending = &input[consumed..];
-            if pending.is_empty() {
-                break Step::Continue;
-            }
-            match &mut self.phase {
-                Phase::Data(reader) => {
-                    let (used, outcome) = reader.feed(pending);
-                    consumed += used;
-                    let Some(outcome) = outcome else {
-                        break Step::Continue;
-                    };
-                    // The message's memory stays reserved until it is forwarded.
-                    let held = match std::mem::replace(&mut self.phase, Phase::Command) {
-                        Phase::Data(reader) => Some(reader.into_reservation()),
-                        _ => None,
-                    };
-                    let reply = self.finish_data(outcome, held).await;
-                    if let Some(step) = self.reply(reply) {
-                        break step;
-                    }
-                }
-                Phase::SkipLine => match pending.iter().position(|&b| b == b'\n') {
-                    Some(end) => {
-                        consumed += end + 1;
-                        self.phase = Phase::Command;
-                    }
-                    None => {
-                        consumed += pending.len();
-                        break Step::Continue;
-                    }
-                },
-                Phase::Command => {
-                    let max = self.settings.max_line_length;
-                    match pending.iter().take(max).position(|&b| b == b'\n') {
-                        Some(end) => {
-                            let line = pending[..=end].to_vec();
-                            consumed += end + 1;
-                            let step = self.command(&line).await;
-                            if !matches!(step, Step::Continue) {
-                                break step;
-                            }
-                        }
-                        None if pending.len() >= max => {
-                            // Drop the over-long line: up to its LF if it is
-                            // here, else everything and the rest as it comes.
-                            match pending.iter().position(|&b| b == b'\n') {
-                                Some(end) => consumed += end + 1,
-                                None => {
-                                    consumed += pending.len();
-                                    self.phase = Phase::SkipLine;
-                                }
-                            }
-                            if let Some(step) = self.reply(Reply::LINE_TOO_LONG) {
-                                break step;
-                            }
-                        }
-                        None => break Step::Continue,
-                    }
-                }
-            }
-        };
-        input.drain(..consumed);
-        step
     }
 
     /// Queues a reply; returns a step if the error limit closes the session.
@@ -289,124 +196,5 @@ impl<'a> Session<'a> {
 
     fn reply_step(&mut self, reply: Reply) -> Step {
         self.reply(reply).unwrap_or(Step::Continue)
-    }
-
-    async fn command(&mut self, line: &[u8]) -> Step {
-        // RCPT is judged on its raw text first: parsers normalize away the
-        // source routes and quoting that relay probes hide behind.
-        if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"RCPT") {
-            let reply = self.rcpt(line).await;
-            return self.reply_step(reply);
-        }
-        let request = Request::parse(&mut line.iter());
-        match request {
-            Ok(Request::Ehlo { host }) => self.hello(&host, true),
-            Ok(Request::Helo { host }) => self.hello(&host, false),
-            Ok(Request::Mail { .. }) if self.transactions >= self.settings.max_transactions => {
-                Reply::TOO_MANY_TRANSACTIONS.write_to(&mut self.out);
-                Step::Close
-            }
-            Ok(Request::Mail { from }) if !mail::only_advertised_mail_parameters(&from) => {
-                self.reply_step(Reply::BAD_PARAMETER)
-            }
-            Ok(Request::Mail { from }) => {
-                let reply = self.mail(&from.address, from.size);
-                self.reply_step(reply)
-            }
-            Ok(Request::Data) => self.data(),
-            Ok(
-                Request::Rset | Request::Noop { .. } | Request::Vrfy { .. } | Request::Help { .. },
-            ) if self.idle_commands >= MAX_IDLE_COMMANDS => {
-                Reply::TOO_MANY_IDLE_COMMANDS.write_to(&mut self.out);
-                Step::Close
-            }
-            Ok(Request::Rset) => {
-                self.idle_commands += 1;
-                self.transaction = None;
-                self.reply_step(Reply::OK)
-            }
-            Ok(Request::Noop { .. }) => {
-                self.idle_commands += 1;
-                self.reply_step(Reply::OK)
-            }
-            Ok(Request::Quit) => {
-                Reply::BYE.write_to(&mut self.out);
-                Step::Close
-            }
-            Ok(Request::Vrfy { .. }) => {
-                self.idle_commands += 1;
-                self.reply_step(Reply::CANNOT_VRFY)
-            }
-            Ok(Request::Help { .. }) => {
-                self.idle_commands += 1;
-                self.reply_step(Reply::HELP)
-            }
-            Ok(Request::StartTls) => self.starttls(),
-            Ok(
-                Request::Lhlo { .. }
-                | Request::Expn { .. }
-                | Request::Auth { .. }
-                | Request::Bdat { .. }
-                | Request::Etrn { .. }
-                | Request::Atrn { .. }
-                | Request::Burl { .. }
-                | Request::Rcpt { .. },
-            ) => self.reply_step(Reply::NOT_IMPLEMENTED),
-            Err(err) => self.reply_step(parse_error_reply(&err)),
-        }
-    }
-}
-
-/// Sends a last 421 and ends the session; the client may already be gone.
-async fn closing<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    reply: Reply,
-) -> std::io::Result<SessionEnd> {
-    let mut out = Vec::new();
-    reply.write_to(&mut out);
-    // A courtesy to a client that may not be reading: brief, and ignored.
-    let _ = write_within(stream, &out, CLOSING_WRITE_LIMIT).await;
-    Ok(SessionEnd::Closed)
-}
-
-/// NOOP, RSET, VRFY and HELP a connection may send between two messages
-/// (Postfix sends one RSET before reusing a connection); more: 421.
-const MAX_IDLE_COMMANDS: u32 = 20;
-
-/// A reply's write is never bounded below this (see `run`).
-const MIN_REPLY_WRITE: Duration = Duration::from_secs(30);
-
-/// How long a parting reply (timeout, shutdown) may take to be written.
-const CLOSING_WRITE_LIMIT: Duration = Duration::from_secs(5);
-
-/// Writes and flushes `bytes`, or fails with `TimedOut` after `limit`.
-async fn write_within<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    bytes: &[u8],
-    limit: Duration,
-) -> std::io::Result<()> {
-    let write = async {
-        stream.write_all(bytes).await?;
-        stream.flush().await
-    };
-    match tokio::time::timeout(limit, write).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the client stopped reading",
-        )),
-    }
-}
-
-fn parse_error_reply(err: &ParseError) -> Reply {
-    match err {
-        ParseError::UnknownCommand => Reply::UNKNOWN_COMMAND,
-        ParseError::InvalidSenderAddress => Reply::BAD_SENDER,
-        ParseError::InvalidRecipientAddress => Reply::BAD_RECIPIENT,
-        ParseError::InvalidParameter { .. } | ParseError::UnsupportedParameter { .. } => {
-            Reply::BAD_PARAMETER
-        }
-        ParseError::ResponseTooLong => Reply::LINE_TOO_LONG,
-        _ => Reply::SYNTAX,
     }
 }
