@@ -12,6 +12,12 @@ use std::time::Duration;
 
 use common::*;
 
+/// How long a burst's client waits for a reply: a bound on a hang, not a
+/// speed test. The last of fifty 5 MB messages rewritten by a debug build
+/// on a loaded 2-core machine waited over 120 s for its 250 (a fresh-clone
+/// run beside a compile, 2026-11-30).
+const REPLY_WAIT: Duration = Duration::from_secs(600);
+
 fn last_reply<R: std::io::Read>(reader: &mut BufReader<R>) -> String {
     let mut line = String::new();
     loop {
@@ -53,8 +59,8 @@ fn open_session_at_data(
 ) -> Result<(TcpStream, BufReader<TcpStream>), String> {
     let stream = connect_from(source, port).map_err(|e| format!("connect: {e}"))?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(120))))
+        .set_read_timeout(Some(REPLY_WAIT))
+        .and_then(|()| stream.set_write_timeout(Some(REPLY_WAIT)))
         .map_err(|e| format!("socket options: {e}"))?;
     let mut writer = stream.try_clone().map_err(|e| format!("clone: {e}"))?;
     let mut reader = BufReader::new(stream);
