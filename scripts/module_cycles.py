@@ -6,8 +6,13 @@ edge A -> B means code under A names something under B (`use crate::…`,
 `super::…`, or a path in code). Test code (`tests.rs`, `#[cfg(test)] mod
 tests`) is left out: tests may reach anywhere. `core` and `config` must be
 leaves (see LEAVES). A parent's own file (mod.rs)
-re-exporting or calling its children is not a sibling edge. Prints every
-cycle found and exits 1, or prints the layering and exits 0.
+re-exporting or calling its children is not a sibling edge. A name a
+module re-exports (`pub use child::Item`) counts as the module it comes
+from, so importing it through the parent still makes an edge to that child.
+What it cannot see: a method called on a value (`x.f()`) names no module,
+so a dependency that exists only through such calls goes unseen; the types
+they need are imported, and those imports are seen. Prints every cycle found
+and exits 1, or prints the layering and exits 0.
 
 Usage: scripts/module_cycles.py [src-dir]
        scripts/module_cycles.py --self-test   (shows the check can fail)
@@ -153,6 +158,17 @@ def main():
     for module in list(known):
         for i in range(len(module)):
             known.add(module[:i])
+    reexports = {}
+    for module, text in modules.items():
+        for use in re.findall(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", text):
+            for path in expand_use(use):
+                name = path.split("::")[-1].split(" as ")[-1]
+                if path.startswith(("crate::", "super::", "self::")):
+                    target = resolve(module, path)
+                else:
+                    target = module + tuple(path.split("::"))
+                if target and name not in ("*", "self"):
+                    reexports[module + (name,)] = target[:-1]
     edges = set()
     for module, text in modules.items():
         paths = []
@@ -163,9 +179,7 @@ def main():
             target = resolve(module, path)
             if target is None:
                 continue
-            # The longest known module the path names.
-            while target and target not in known:
-                target = target[:-1]
+            target = through_reexports(target, known, reexports)
             # Where the two part: the first segment that differs.
             common = 0
             while common < min(len(module), len(target)) and module[common] == target[common]:
@@ -198,6 +212,23 @@ def main():
         return 1
     print(f"no module cycles: {len(modules)} files, {len(edges)} sibling edges")
     return 0
+
+
+def through_reexports(target, known, reexports):
+    """The longest known module a path names, following `pub use` of the
+    item it names (a few hops: a re-export of a re-export)."""
+    module = target
+    for _ in range(8):
+        module = target
+        while module and module not in known:
+            module = module[:-1]
+        if len(target) == len(module):
+            return module
+        origin = reexports.get(target[: len(module) + 1])
+        if origin is None or origin == module:
+            return module
+        target = origin + target[len(module) :]
+    return module
 
 
 def graph_targets(graph, module):
@@ -239,6 +270,8 @@ def find_cycles(graph):
 
 def self_test():
     """Trees with a known fault must fail, a clean one must pass."""
+    import contextlib
+    import io
     import tempfile
 
     global SRC
@@ -270,6 +303,16 @@ def self_test():
             {"lib.rs": "", "a.rs": "#[cfg(test)]\nmod tests { use crate::b::B; }", "b.rs": "use crate::a::A;"},
             0,
         ),
+        "a cycle through a parent's re-export": (
+            {"lib.rs": "", "x/mod.rs": "mod p; mod q; pub use q::Q;", "x/p.rs": "use super::Q;",
+             "x/q.rs": "use super::p::P;"},
+            1,
+        ),
+        "a re-export of a crate outside is no edge": (
+            {"lib.rs": "", "x/mod.rs": "mod p; mod q; pub use serde::Serialize;",
+             "x/p.rs": "use super::Serialize;", "x/q.rs": "use super::p::P;"},
+            0,
+        ),
         "one way": ({"lib.rs": "", "a.rs": "use crate::b::B;", "b.rs": "use crate::core::C;", "core.rs": ""}, 0),
     }
     for name, (files, expected) in cases.items():
@@ -279,7 +322,8 @@ def self_test():
                 with open(os.path.join(tree, path), "w", encoding="utf-8") as f:
                     f.write(text)
             SRC = tree
-            got = main()
+            with contextlib.redirect_stdout(io.StringIO()):
+                got = main()
         if got != expected:
             print(f"self-test failed: {name}: exit {got}, expected {expected}")
             return 1
