@@ -175,20 +175,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
     let tls_available = tls.is_some();
-    let tls = TlsHandle::new(tls);
-    // Installed even without TLS: an unhandled SIGHUP would kill the daemon.
-    tokio::spawn(reload_tls_on_sighup(tls.clone(), config.clone()));
-    let server = Server {
-        services,
-        settings: Arc::new(SessionSettings::from_config(&config.smtp, tls_available)),
-        tls,
-        limits: smtp::limits::Limits::from_config(
-            &config.smtp.limits,
-            config.smtp.held_per_message(),
-        ),
-        max_connections: config.smtp.limits.max_connections,
-        shutdown_grace: std::time::Duration::from_secs(config.smtp.limits.shutdown_grace_secs),
-    };
+    let server = smtp_server(&config, services, tls);
     ready.log(&config, tls_available, listener.local_addr()?, hook_address);
     // Under systemd (Type=notify): we are listening and ready.
     if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
@@ -205,6 +192,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("anonrelay stopped");
     Ok(())
+}
+
+/// The SMTP server from the config, with its STARTTLS certificate reloaded
+/// on SIGHUP.
+fn smtp_server(
+    config: &Config,
+    services: Services,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Server {
+    let tls_available = tls.is_some();
+    let tls = TlsHandle::new(tls);
+    // Installed even without TLS: an unhandled SIGHUP would kill the daemon.
+    tokio::spawn(reload_tls_on_sighup(tls.clone(), config.clone()));
+    Server {
+        services,
+        settings: Arc::new(SessionSettings::from_config(&config.smtp, tls_available)),
+        tls,
+        limits: smtp::limits::Limits::from_config(
+            &config.smtp.limits,
+            config.smtp.held_per_message(),
+        ),
+        max_connections: config.smtp.limits.max_connections,
+        shutdown_grace: std::time::Duration::from_secs(config.smtp.limits.shutdown_grace_secs),
+    }
 }
 
 /// Re-reads the STARTTLS certificate and key on SIGHUP; a bad pair is

@@ -6,7 +6,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 type Label = [(&'static str, &'static str); 1];
 
@@ -28,6 +28,14 @@ pub struct Metrics {
     pub dkim_failures: Counter,
 }
 
+/// A metric of its own type, registered under `name` with `help`; the
+/// registry keeps a handle to the same counter.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -37,106 +45,23 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("anonrelay");
-        let sessions = Counter::default();
-        let forwarded = Counter::default();
-        let rejected = Family::<Label, Counter>::default();
-        let upstream_failures = Family::<Label, Counter>::default();
-        let bounces = Family::<Label, Counter>::default();
-        let sender_refusals = Family::<Label, Counter>::default();
-        let composed = Counter::default();
-        let conversations_created = Counter::default();
-        let conversations_revoked = Counter::default();
-        let users_deleted = Counter::default();
-        let postmaster = Counter::default();
-        let store_failures = Family::<Label, Counter>::default();
-        let wal_bytes = Gauge::default();
-        let dkim_failures = Counter::default();
-        registry.register(
-            "smtp_sessions",
-            "Inbound SMTP sessions accepted",
-            sessions.clone(),
-        );
-        registry.register(
-            "messages_forwarded",
-            "Messages accepted by the upstream",
-            forwarded.clone(),
-        );
-        registry.register(
-            "messages_rejected",
-            "Inbound messages or recipients refused, by reason",
-            rejected.clone(),
-        );
-        registry.register(
-            "upstream_failures",
-            "Deliveries the upstream did not accept, by kind",
-            upstream_failures.clone(),
-        );
-        registry.register(
-            "bounces",
-            "Messages at bounce addresses, by outcome",
-            bounces.clone(),
-        );
-        registry.register(
-            "sender_refusals",
-            "Messages to an alias refused 550 5.7.1 (one reply for all), by the check that decided",
-            sender_refusals.clone(),
-        );
-        registry.register(
-            "hook_messages_sent",
-            "Messages composed through the hook and accepted upstream",
-            composed.clone(),
-        );
-        registry.register(
-            "conversations_created",
-            "Conversations created",
-            conversations_created.clone(),
-        );
-        registry.register(
-            "conversations_revoked",
-            "Conversations revoked through the hook",
-            conversations_revoked.clone(),
-        );
-        registry.register(
-            "users_deleted",
-            "Users erased through the hook",
-            users_deleted.clone(),
-        );
-        registry.register(
-            "store_failures",
-            "Store operations that failed, by operation (reserve_row: a message answered 451 and not sent; release_row: a row left for a message not sent; health_probe)",
-            store_failures.clone(),
-        );
-        registry.register(
-            "store_wal_bytes",
-            "Size of the SQLite write-ahead log when /metrics was read",
-            wal_bytes.clone(),
-        );
-        registry.register(
-            "dkim_signing_failures",
-            "Outgoing messages not sent because DKIM signing failed",
-            dkim_failures.clone(),
-        );
-        registry.register(
-            "postmaster_messages",
-            "Messages to postmaster@ or abuse@ sent on to the operator",
-            postmaster.clone(),
-        );
+        let r = &mut registry;
         Self {
+            sessions: registered(r, "smtp_sessions", "Inbound SMTP sessions accepted"),
+            forwarded: registered(r, "messages_forwarded", "Messages accepted by the upstream"),
+            rejected: registered(r, "messages_rejected", "Inbound messages or recipients refused, by reason"),
+            upstream_failures: registered(r, "upstream_failures", "Deliveries the upstream did not accept, by kind"),
+            bounces: registered(r, "bounces", "Messages at bounce addresses, by outcome"),
+            sender_refusals: registered(r, "sender_refusals", "Messages to an alias refused 550 5.7.1 (one reply for all), by the check that decided"),
+            composed: registered(r, "hook_messages_sent", "Messages composed through the hook and accepted upstream"),
+            conversations_created: registered(r, "conversations_created", "Conversations created"),
+            conversations_revoked: registered(r, "conversations_revoked", "Conversations revoked through the hook"),
+            users_deleted: registered(r, "users_deleted", "Users erased through the hook"),
+            store_failures: registered(r, "store_failures", "Store operations that failed, by operation (reserve_row: a message answered 451 and not sent; release_row: a row left for a message not sent; health_probe)"),
+            wal_bytes: registered(r, "store_wal_bytes", "Size of the SQLite write-ahead log when /metrics was read"),
+            dkim_failures: registered(r, "dkim_signing_failures", "Outgoing messages not sent because DKIM signing failed"),
+            postmaster: registered(r, "postmaster_messages", "Messages to postmaster@ or abuse@ sent on to the operator"),
             registry,
-            sessions,
-            forwarded,
-            rejected,
-            upstream_failures,
-            bounces,
-            sender_refusals,
-            composed,
-            conversations_created,
-            conversations_revoked,
-            users_deleted,
-            postmaster,
-            store_failures,
-            wal_bytes,
-            dkim_failures,
         }
     }
 

@@ -152,7 +152,7 @@ fn invalid_key(key: &'static str, message: impl Into<String>) -> Invalid {
 }
 
 impl SmtpConfig {
-    /// Every `[smtp]` and `[smtp.limits]` rule.
+    /// Every `[smtp]` rule, then `[smtp.limits]`'s.
     pub(super) fn validate(&self) -> Result<(), Invalid> {
         if let Some(postmaster) = &self.postmaster {
             crate::core::address::EmailAddress::parse(postmaster)
@@ -179,14 +179,21 @@ impl SmtpConfig {
             }
             _ => {}
         }
-        let limits = &self.limits;
-        if limits.max_line_length < 512 {
+        self.limits.validate(self.held_per_message())
+    }
+}
+
+impl LimitsConfig {
+    /// Every `[smtp.limits]` rule; `held_per_message` is what one message at
+    /// the size limit holds (see [`SmtpConfig::held_per_message`]).
+    fn validate(&self, held_per_message: usize) -> Result<(), Invalid> {
+        if self.max_line_length < 512 {
             return Err(invalid_key(
                 "smtp.limits.max_line_length",
                 "RFC 5321 requires at least 512",
             ));
         }
-        if limits.max_connections == 0 {
+        if self.max_connections == 0 {
             return Err(invalid_key(
                 "smtp.limits.max_connections",
                 "must be at least 1",
@@ -195,36 +202,36 @@ impl SmtpConfig {
         let positive: [(&'static str, u64); 6] = [
             (
                 "smtp.limits.max_transactions_per_connection",
-                limits.max_transactions_per_connection.into(),
+                self.max_transactions_per_connection.into(),
             ),
             (
                 "smtp.limits.max_connections_per_client",
-                limits.max_connections_per_client.into(),
+                self.max_connections_per_client.into(),
             ),
             (
                 "smtp.limits.max_messages_per_client_per_minute",
-                limits.max_messages_per_client_per_minute.into(),
+                self.max_messages_per_client_per_minute.into(),
             ),
             (
                 "smtp.limits.max_failed_rcpts_per_client_per_hour",
-                limits.max_failed_rcpts_per_client_per_hour.into(),
+                self.max_failed_rcpts_per_client_per_hour.into(),
             ),
             (
                 "smtp.limits.max_messages_per_alias_per_hour",
-                limits.max_messages_per_alias_per_hour.into(),
+                self.max_messages_per_alias_per_hour.into(),
             ),
-            ("smtp.limits.max_errors", limits.max_errors.into()),
+            ("smtp.limits.max_errors", self.max_errors.into()),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(invalid_key(key, "must be at least 1"));
         }
-        if limits.max_header_bytes < 1024 {
+        if self.max_header_bytes < 1024 {
             return Err(invalid_key(
                 "smtp.limits.max_header_bytes",
                 "must be at least 1024",
             ));
         }
-        if limits.max_buffered_bytes < self.held_per_message() {
+        if self.max_buffered_bytes < held_per_message {
             return Err(invalid_key(
                 "smtp.limits.max_buffered_bytes",
                 "must be at least 5.375 × smtp.max_message_bytes + 410 KiB (the message, the rewrite's working copies and its output), or a message at the size limit could never be forwarded",
@@ -233,14 +240,14 @@ impl SmtpConfig {
         let timeouts = [
             (
                 "smtp.limits.command_timeout_secs",
-                limits.command_timeout_secs,
+                self.command_timeout_secs,
             ),
-            ("smtp.limits.data_timeout_secs", limits.data_timeout_secs),
-            ("smtp.limits.idle_timeout_secs", limits.idle_timeout_secs),
-            ("smtp.limits.max_data_secs", limits.max_data_secs),
+            ("smtp.limits.data_timeout_secs", self.data_timeout_secs),
+            ("smtp.limits.idle_timeout_secs", self.idle_timeout_secs),
+            ("smtp.limits.max_data_secs", self.max_data_secs),
             (
                 "smtp.limits.session_timeout_secs",
-                limits.session_timeout_secs,
+                self.session_timeout_secs,
             ),
         ];
         if let Some((key, _)) = timeouts.iter().find(|(_, secs)| *secs == 0) {

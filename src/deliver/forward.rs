@@ -7,7 +7,7 @@ use super::{loop_guard, random_trace_id, AutoReplies, Deliverer, Outcome};
 use crate::rewrite;
 use crate::route::verify::{self, Verdict};
 use crate::route::Accepted;
-use crate::store::{now_unix, LogEntry};
+use crate::store::{now_unix, LogEntry, Route};
 
 impl Deliverer {
     /// Checks, rewrites, delivers and logs one message. The outcome is the
@@ -53,6 +53,17 @@ impl Deliverer {
             tracing::debug!(alias = %route.alias, "auto-reply dropped by policy");
             return Outcome::Delivered;
         }
+        self.rebuild_and_send(&inspected, route, client).await
+    }
+
+    /// The message rebuilt for the alias's owner (`rewrite`), its row and
+    /// the one tail.
+    async fn rebuild_and_send(
+        &self,
+        inspected: &rewrite::Inspected<'_>,
+        route: &Route,
+        client: &verify::Client<'_>,
+    ) -> Outcome {
         let now = now_unix();
         let trace_id = random_trace_id();
         let context = rewrite::Context {
@@ -71,7 +82,7 @@ impl Deliverer {
             remote_content: self.policy.remote_content,
         };
         // The body guard may decode, search and re-encode megabytes.
-        let rewritten = match cpu_heavy(|| rewrite::rewrite(&inspected, &context)) {
+        let rewritten = match cpu_heavy(|| rewrite::rewrite(inspected, &context)) {
             Ok(rewritten) => rewritten,
             Err(err) => {
                 tracing::debug!(alias = %route.alias, reason = %err, "message refused");
