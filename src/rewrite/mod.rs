@@ -4,15 +4,17 @@
 //! sockets. [`inspect`] reads what routing needs (the From address and the
 //! subject); [`rewrite`] rebuilds the message: the sender's MIME tree is
 //! read ([`tree`]) and a new one written ([`build`]) under the allowlists
-//! of [`policy`], every text through its format's scrubber ([`scrub`]).
-//! Every byte of the result is written by the relay, a value that passed a
-//! named scrubber, or the decoded content of an attachment.
+//! of [`policy`], every text through its format's scrubber ([`scrub`]),
+//! below a header the relay writes (`new_header`). Every byte of the
+//! result is written by the relay, a value that passed a named scrubber,
+//! or the decoded content of an attachment.
 
 mod build;
 pub mod charset;
 pub mod cms;
 mod headers;
 mod mime;
+mod new_header;
 pub mod policy;
 pub mod scrub;
 mod threading;
@@ -24,12 +26,10 @@ pub use policy::is_forwarded_header;
 pub use scrub::html::RemoteContent;
 pub use threading::{message_ids, IdMapper};
 
-use mail_builder::headers::date::Date;
 use mail_parser::MessageParser;
 
 use crate::core::tokens::MessageIdCipher;
 use build::{Rebuild, Writer};
-use policy::FieldRule;
 use scrub::{Identity, Scrubber};
 use tree::{Budget, PartHeader, Reader};
 
@@ -228,17 +228,7 @@ pub struct Rewritten {
 /// value that passed a named scrubber, or the decoded content of an
 /// attachment (see [`policy`], [`build`]).
 pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, RewriteError> {
-    let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
-    let scrubber = Scrubber::new(Identity {
-        addresses: sender_addresses(ctx.sender_address, message.from_address.as_deref()),
-        name_replacement: ctx
-            .from_display_name
-            .map_or_else(|| alias_address.clone(), str::to_owned),
-        alias_address,
-        names: message.from_name.iter().cloned().collect(),
-        ips: ctx.client_ip.into_iter().collect(),
-        hosts: ctx.client_host.map(str::to_owned).into_iter().collect(),
-    });
+    let scrubber = sender_scrubber(message, ctx);
     let ids = IdMapper {
         cipher: ctx.cipher,
         alias_domain: ctx.alias_domain,
@@ -265,70 +255,8 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, 
         .unwrap_or_else(tree::Entity::empty_text);
 
     let mut out = Vec::with_capacity(body.len() + body.len() / 4 + 2048);
-    // The one trace header: RFC 5321 wants a Received line; ours names
-    // neither the client nor any IP.
-    push_line(
-        &mut out,
-        &format!(
-            "Received: by {} (anonrelay) id {};\r\n\t{}",
-            ctx.hostname,
-            ctx.trace_id,
-            Date::new(ctx.now).to_rfc822()
-        ),
-    );
-    match &ctx.from_display_name {
-        Some(name) => push_line(
-            &mut out,
-            &format!("From: \"{name}\" <{}@{}>", ctx.from_alias, ctx.alias_domain),
-        ),
-        None => push_line(
-            &mut out,
-            &format!("From: <{}@{}>", ctx.from_alias, ctx.alias_domain),
-        ),
-    }
-    push_line(
-        &mut out,
-        &format!("To: <{}@{}>", ctx.to_alias, ctx.alias_domain),
-    );
-    // Date in UTC: the sender's time zone is a fingerprint.
-    push_line(
-        &mut out,
-        &format!(
-            "Date: {}",
-            Date::new(message.date.unwrap_or(ctx.now)).to_rfc822()
-        ),
-    );
-    let message_id = message
-        .fields
-        .iter()
-        .find(|f| f.is("Message-ID"))
-        .and_then(|f| message_ids(f.value).next())
-        .and_then(|id| ids.map(id))
-        .unwrap_or_else(|| format!("{}@{}", ctx.trace_id, ctx.alias_domain));
-    push_line(&mut out, &format!("Message-ID: <{message_id}>"));
-    for name in ["In-Reply-To", "References"] {
-        if let Some(field) = message.fields.iter().find(|f| f.is(name)) {
-            threading::write_id_list(&mut out, name, &ids.map_all(field.value));
-        }
-    }
     let subject = clean_subject(&scrubber.text(&message.subject), MAX_LOGGED_SUBJECT_CHARS);
-    if message.fields.iter().any(|f| f.is("Subject")) {
-        build::write_subject(&mut out, &subject);
-    }
-    for (name, rule) in policy::KEPT_FIELDS {
-        let FieldRule::OneOf(values) = rule else {
-            continue;
-        };
-        let Some(field) = message.fields.iter().find(|f| f.is(name)) else {
-            continue;
-        };
-        let value = String::from_utf8_lossy(field.value);
-        let token = value.split([';', '(']).next().unwrap_or_default().trim();
-        if let Some(kept) = values.iter().find(|v| v.eq_ignore_ascii_case(token)) {
-            push_line(&mut out, &format!("{name}: {kept}"));
-        }
-    }
-    push_line(&mut out, "MIME-Version: 1.0");
+    new_header::write(&mut out, message, ctx, &ids, &subject);
     Writer::new(&rebuild, &mut budget).entity(&tree, &mut out)?;
     if out.len() > max_output_len(message.raw.len()) {
         return Err(RewriteError::TooComplex);
@@ -336,6 +264,23 @@ pub fn rewrite(message: &Inspected<'_>, ctx: &Context<'_>) -> Result<Rewritten, 
     Ok(Rewritten {
         message: out,
         subject,
+    })
+}
+
+/// The scrubber for this message: the sender's addresses (each spelling),
+/// their display name and the SMTP client's IP address and host name, and
+/// what stands for them (the alias address, the conversation's name).
+fn sender_scrubber(message: &Inspected<'_>, ctx: &Context<'_>) -> Scrubber {
+    let alias_address = format!("{}@{}", ctx.from_alias, ctx.alias_domain);
+    Scrubber::new(Identity {
+        addresses: sender_addresses(ctx.sender_address, message.from_address.as_deref()),
+        name_replacement: ctx
+            .from_display_name
+            .map_or_else(|| alias_address.clone(), str::to_owned),
+        alias_address,
+        names: message.from_name.iter().cloned().collect(),
+        ips: ctx.client_ip.into_iter().collect(),
+        hosts: ctx.client_host.map(str::to_owned).into_iter().collect(),
     })
 }
 

@@ -356,7 +356,7 @@ fn hostile_inputs_neither_panic_nor_leak() {
 
 #[test]
 fn giant_text_node_is_refused_not_copied() {
-    let html = format!("<p>{}</p>", "a".repeat(MAX_TEXT_NODE + 1));
+    let html = format!("<p>{}</p>", "a".repeat(rewriter::MAX_TEXT_NODE + 1));
     let scrubber = bob();
     let cx = HtmlContext {
         scrubber: &scrubber,

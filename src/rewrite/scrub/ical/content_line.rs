@@ -1,5 +1,5 @@
 //! RFC 5545 content lines: unfolding, parsing, escaping and folding. No
-//! policy here: what is kept is decided in `ical.rs`.
+//! policy here: what is kept is decided by the other modules of `ical`.
 
 use std::borrow::Cow;
 

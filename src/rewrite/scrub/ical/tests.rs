@@ -437,7 +437,7 @@ fn fixture_part(fixture: &str, marker: &str) -> Vec<u8> {
 /// lower case.
 fn as_a_reader_sees(out: &str) -> String {
     let unescaped = super::content_line::unescape_text(&unfold(out));
-    super::percent_decode(&unescaped).to_lowercase()
+    super::property::percent_decode(&unescaped).to_lowercase()
 }
 
 fn assert_free_of(out: &str, secrets: &[&str]) {
