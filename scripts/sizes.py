@@ -5,6 +5,7 @@ functions over 80 lines. A file or function may exceed them when a comment
 starting `// size:` in it says why. Exits 1 if anything is listed.
 
 Usage: scripts/sizes.py [src-dir]
+       scripts/sizes.py --self-test   (shows the check can fail)
 """
 import os
 import re
@@ -72,5 +73,36 @@ def main(src):
     return 0
 
 
+def self_test():
+    """Trees over the sizes must fail, within them (or excused) pass."""
+    import contextlib
+    import io
+    import tempfile
+
+    long_fn = "fn f() {\n" + "    x();\n" * 80 + "}\n"
+    cases = {
+        "a long file": ({"a.rs": "// line\n" * 401}, 1),
+        "a long function": ({"a.rs": long_fn}, 1),
+        "a long method": ({"a.rs": "impl A {\n    fn f() {\n" + "        x();\n" * 80 + "    }\n}\n"}, 1),
+        "an excused function": ({"a.rs": long_fn.replace("{\n", "{\n    // size: a table\n", 1)}, 0),
+        "a long test module": ({"a.rs": "fn f() {}\n#[cfg(test)]\nmod tests {\n" + "//\n" * 500 + "}\n"}, 0),
+        "a trait's declarations": ({"a.rs": "trait T {\n    fn f(\n" + "        a: u8,\n" * 90 + "    );\n    fn g() {}\n}\n"}, 0),
+    }
+    for name, (files, expected) in cases.items():
+        with tempfile.TemporaryDirectory() as tree:
+            for path, text in files.items():
+                with open(os.path.join(tree, path), "w", encoding="utf-8") as f:
+                    f.write(text)
+            with contextlib.redirect_stdout(io.StringIO()):
+                got = main(tree)
+        if got != expected:
+            print(f"self-test failed: {name}: exit {got}, expected {expected}")
+            return 1
+    print(f"self-test: {len(cases)} cases as expected")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else SRC))

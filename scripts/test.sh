@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the real peers the
 # end-to-end tests drive (Debian packages), runs fmt, the module-cycle
-# check, clippy and every test,
+# check, the size check, clippy and every test,
 # then a fuzz run of both targets that is the same on every machine
 # (FUZZ_RUNS inputs each from seed 1, default 20000; FUZZ_RUNS=0 leaves it
 # out and says so). Exploring for new crashes is fuzz/run.sh SECONDS.
@@ -19,6 +19,10 @@ cargo fmt --all -- --check
 # and core and config import nothing above them.
 python3 scripts/module_cycles.py --self-test
 python3 scripts/module_cycles.py
+# Files under ~400 lines of code and functions under ~80, or a comment
+# saying why not.
+python3 scripts/sizes.py --self-test
+python3 scripts/sizes.py
 cargo clippy --all-targets --locked -- -D warnings
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
