@@ -94,7 +94,9 @@ def strip_tests(text):
 
 
 def expand_use(tree):
-    """`a::{b, c::{d, e}}` -> [a::b, a::c::d, a::c::e]"""
+    """`a::{b, c::{d, e as f}}` -> [a::b, a::c::d, a::c::e@f] (a rename
+    kept after `@`)"""
+    tree = re.sub(r"\s+as\s+", "@", tree.strip())
     tree = re.sub(r"\s+", "", tree)
     depth, start = 0, None
     for i, ch in enumerate(tree):
@@ -158,17 +160,22 @@ def main():
     for module in list(known):
         for i in range(len(module)):
             known.add(module[:i])
-    reexports = {}
+    reexports, globs = {}, {}
     for module, text in modules.items():
         for use in re.findall(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", text):
             for path in expand_use(use):
-                name = path.split("::")[-1].split(" as ")[-1]
+                path, _, rename = path.partition("@")
+                name = rename or path.split("::")[-1]
                 if path.startswith(("crate::", "super::", "self::")):
                     target = resolve(module, path)
                 else:
                     target = module + tuple(path.split("::"))
-                if target and name not in ("*", "self"):
-                    reexports[module + (name,)] = target[:-1]
+                if not target or name == "self":
+                    continue
+                if name == "*":
+                    globs.setdefault(module, []).append(target[:-1])
+                else:
+                    reexports[module + (name,)] = target
     edges = set()
     for module, text in modules.items():
         paths = []
@@ -176,10 +183,10 @@ def main():
             paths.extend(expand_use(use))
         paths.extend(re.findall(r"\b(?:crate|super)(?:::\w+)+", text))
         for path in paths:
-            target = resolve(module, path)
+            target = resolve(module, path.partition("@")[0])
             if target is None:
                 continue
-            target = through_reexports(target, known, reexports)
+            target = through_reexports(target, known, reexports, globs, modules)
             # Where the two part: the first segment that differs.
             common = 0
             while common < min(len(module), len(target)) and module[common] == target[common]:
@@ -214,9 +221,10 @@ def main():
     return 0
 
 
-def through_reexports(target, known, reexports):
+def through_reexports(target, known, reexports, globs, modules):
     """The longest known module a path names, following `pub use` of the
-    item it names (a few hops: a re-export of a re-export)."""
+    item it names, renamed or by glob (a few hops: a re-export of a
+    re-export)."""
     module = target
     for _ in range(8):
         module = target
@@ -224,11 +232,24 @@ def through_reexports(target, known, reexports):
             module = module[:-1]
         if len(target) == len(module):
             return module
-        origin = reexports.get(target[: len(module) + 1])
-        if origin is None or origin == module:
+        item = target[len(module)]
+        origin = reexports.get(module + (item,))
+        if origin is None:
+            origin = glob_origin(module, item, globs, modules)
+        if origin is None or origin[:-1] == module and origin[-1] == item:
             return module
-        target = origin + target[len(module) :]
+        target = origin + target[len(module) + 1 :]
     return module
+
+
+def glob_origin(module, item, globs, modules):
+    """`item` re-exported by `pub use source::*` in `module`: the module
+    among the glob's sources that defines it."""
+    for source in globs.get(module, ()):
+        text = modules.get(source, "")
+        if re.search(r"\bpub(?:\([^)]*\))?\s+(?:async\s+)?(?:fn|struct|enum|trait|type|const|static|mod|use)\b[^;{]*\b%s\b" % re.escape(item), text):
+            return source + (item,)
+    return None
 
 
 def graph_targets(graph, module):
@@ -306,6 +327,20 @@ def self_test():
         "a cycle through a parent's re-export": (
             {"lib.rs": "", "x/mod.rs": "mod p; mod q; pub use q::Q;", "x/p.rs": "use super::Q;",
              "x/q.rs": "use super::p::P;"},
+            1,
+        ),
+        "a cycle through a renamed re-export": (
+            {"lib.rs": "", "x/mod.rs": "mod p; mod q; pub use q::Q as R;", "x/p.rs": "use super::R;",
+             "x/q.rs": "use super::p::P;"},
+            1,
+        ),
+        "a cycle through a glob re-export": (
+            {"lib.rs": "", "x/mod.rs": "mod p; mod q; pub use q::*;", "x/p.rs": "use super::Q;",
+             "x/q.rs": "use super::p::P; pub struct Q;"},
+            1,
+        ),
+        "a renamed import still counts": (
+            {"lib.rs": "", "a.rs": "use crate::b as other;", "b.rs": "use crate::a::A;"},
             1,
         ),
         "a re-export of a crate outside is no edge": (

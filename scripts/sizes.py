@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Lists what outgrows the layout's sizes: files in src/ over 400 lines
-(their own code, without a trailing `#[cfg(test)] mod tests { … }`) and
-functions over 80 lines. A file or function may exceed them when a comment
-starting `// size:` in it says why. Exits 1 if anything is listed.
+(their own code, without inline `#[cfg(test)] mod tests { … }`) and
+functions over 80 lines. A function may exceed them when a comment starting
+`// size:` in it says why, a file when a `//! size:` line does. Exits 1 if
+anything is listed, or if no Rust file was found.
 
 Usage: scripts/sizes.py [src-dir]
        scripts/sizes.py --self-test   (shows the check can fail)
@@ -17,11 +18,22 @@ FN = re.compile(r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:un
 
 
 def code_lines(lines):
-    """Lines before an inline test module (test files are tests, not code)."""
-    for i, line in enumerate(lines):
-        if line.startswith("#[cfg(test)]") and i + 1 < len(lines) and "mod tests {" in lines[i + 1]:
-            return lines[:i]
-    return lines
+    """The lines without inline test modules (tests are not code to size);
+    code after such a module still counts."""
+    out, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("#[cfg(test)]") and i + 1 < len(lines) and re.match(r"\s*mod\s+\w+\s*\{", lines[i + 1]):
+            depth, j = 0, i + 1
+            while j < len(lines):
+                depth += lines[j].count("{") - lines[j].count("}")
+                if depth <= 0 and "{" in "".join(lines[i + 1 : j + 1]):
+                    break
+                j += 1
+            i = j + 1
+            continue
+        out.append(lines[i])
+        i += 1
+    return out
 
 
 def is_declaration(lines, start):
@@ -51,7 +63,7 @@ def long_functions(lines):
 
 
 def main(src):
-    found = []
+    found, read = [], 0
     for root, _dirs, files in os.walk(src):
         for name in sorted(files):
             if not name.endswith(".rs") or name == "tests.rs":
@@ -59,11 +71,15 @@ def main(src):
             path = os.path.join(root, name)
             with open(path, encoding="utf-8") as f:
                 lines = code_lines(f.read().split("\n"))
+            read += 1
             rel = os.path.relpath(path, os.path.join(src, ".."))
-            if len(lines) > MAX_FILE and not any(l.startswith("//! size:") or "// size:" in l for l in lines):
+            if len(lines) > MAX_FILE and not any(l.startswith("//! size:") for l in lines):
                 found.append(f"{rel}: {len(lines)} lines of code (over {MAX_FILE})")
             for fn, line, length in long_functions(lines):
                 found.append(f"{rel}:{line}: fn {fn} is {length} lines (over {MAX_FN})")
+    if read == 0:
+        print(f"sizes: no Rust file under {src}")
+        return 1
     for line in found:
         print(line)
     if found:
@@ -86,6 +102,11 @@ def self_test():
         "a long method": ({"a.rs": "impl A {\n    fn f() {\n" + "        x();\n" * 80 + "    }\n}\n"}, 1),
         "an excused function": ({"a.rs": long_fn.replace("{\n", "{\n    // size: a table\n", 1)}, 0),
         "a long test module": ({"a.rs": "fn f() {}\n#[cfg(test)]\nmod tests {\n" + "//\n" * 500 + "}\n"}, 0),
+        "a long function after a test module": (
+            {"a.rs": "#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n" + long_fn}, 1),
+        "a function's excuse does not excuse its file": (
+            {"a.rs": long_fn.replace("{\n", "{\n    // size: a table\n", 1) + "// line\n" * 400}, 1),
+        "no source at all": ({"README": "none"}, 1),
         "a trait's declarations": ({"a.rs": "trait T {\n    fn f(\n" + "        a: u8,\n" * 90 + "    );\n    fn g() {}\n}\n"}, 0),
     }
     for name, (files, expected) in cases.items():

@@ -286,10 +286,7 @@ pub fn session_one(data: &[u8]) -> Vec<u8> {
         rest = tail;
         index += 1;
     }
-    let mut stream = ScriptedStream {
-        chunks,
-        written: Vec::new(),
-    };
+    let mut stream = ScriptedStream::new(chunks);
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let client = std::net::IpAddr::from([192, 0, 2, 1]);
     world.runtime.block_on(async {

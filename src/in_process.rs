@@ -96,15 +96,14 @@ impl InProcess {
         assert!(revoked, "conversation {conversation_id} was live");
     }
 
-    /// One session from 192.0.2.1: the client sends `input` (pipelined, as
-    /// fast as the session reads) and closes; returns everything the
-    /// session wrote. Bounded: a session that does not end within a minute
-    /// is a failure.
-    pub fn talk(&self, input: &[u8]) -> Vec<u8> {
-        let mut stream = ScriptedStream {
-            chunks: VecDeque::from([input.to_vec()]),
-            written: Vec::new(),
-        };
+    /// One session from 192.0.2.1 in turns: the client sends each turn's
+    /// bytes once the session has answered the one before (as a client
+    /// that waits for replies), then closes. Returns what the session wrote
+    /// before reading the first turn (the greeting) and after each turn it
+    /// read; a session that closed early read fewer turns. Bounded: a
+    /// session that does not end within a minute is a failure.
+    pub fn talk_in_turns(&self, turns: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        let mut stream = ScriptedStream::new(turns.into());
         let (_stop, stop_rx) = tokio::sync::watch::channel(false);
         let client = std::net::IpAddr::from([192, 0, 2, 1]);
         self.runtime.block_on(async {
@@ -123,14 +122,40 @@ impl InProcess {
             .await;
             assert!(ended.is_ok(), "session did not end after its input");
         });
-        stream.written
+        let mut bounds = stream.marks.clone();
+        bounds.push(stream.written.len());
+        let mut start = 0;
+        bounds
+            .into_iter()
+            .map(|end| {
+                let part = stream.written[start..end].to_vec();
+                start = end;
+                part
+            })
+            .collect()
     }
 }
 
 /// A client that sends scripted chunks, then closes; what the server writes is kept.
 pub struct ScriptedStream {
-    pub chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Vec<u8>>,
     pub written: Vec<u8>,
+    /// How much had been written each time the session began reading a new
+    /// chunk: the replies between two marks answer the chunk before.
+    pub marks: Vec<usize>,
+    /// The front chunk is the rest of one the session read only in part.
+    rest_pending: bool,
+}
+
+impl ScriptedStream {
+    pub fn new(chunks: VecDeque<Vec<u8>>) -> Self {
+        Self {
+            chunks,
+            written: Vec::new(),
+            marks: Vec::new(),
+            rest_pending: false,
+        }
+    }
 }
 
 impl AsyncRead for ScriptedStream {
@@ -140,9 +165,14 @@ impl AsyncRead for ScriptedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if let Some(mut chunk) = self.chunks.pop_front() {
+            if !self.rest_pending {
+                let mark = self.written.len();
+                self.marks.push(mark);
+            }
             let n = chunk.len().min(buf.remaining());
             buf.put_slice(&chunk[..n]);
-            if n < chunk.len() {
+            self.rest_pending = n < chunk.len();
+            if self.rest_pending {
                 self.chunks.push_front(chunk.split_off(n));
             }
         }

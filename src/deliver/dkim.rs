@@ -1,7 +1,7 @@
 //! Outbound DKIM (mail-auth, ring). One [`Signer`], loaded from `[dkim]`,
 //! signs every message right before it goes to the upstream
-//! (`Relay::deliver_and_log`), so forwarded and composed mail are signed
-//! the same way, with `d=` the alias domain that every From we write names.
+//! (`deliver::tail::Tail::send`), so forwarded mail, composed mail, bounce
+//! notices and operator mail are signed the same way, with `d=` the alias domain that every From we write names.
 //!
 //! Keys are PEM files: RSA (PKCS#1 `RSA PRIVATE KEY` or PKCS#8, at least
 //! 2048 bits) or Ed25519 (PKCS#8 `PRIVATE KEY`). [`generate_ed25519`] makes

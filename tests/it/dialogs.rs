@@ -1,7 +1,10 @@
 //! SMTP reply tables as data: every `tests/it/dialogs/*.dialog` file is a
 //! script of `C:` lines (what the client sends, CRLF added) and `S:` lines
 //! (what the next reply must start with; `S=` what it must be exactly; a
-//! multi-line reply is joined by spaces, as tests/peers/dialog.py prints it). Each file runs twice: in
+//! multi-line reply is joined by spaces, as tests/peers/dialog.py prints it).
+//! Several `S` lines after one group of `C:` lines are that many replies to
+//! it (an error, then the 421 that closes). A last line `closed` says the
+//! server has closed the connection by then: one more command gets nothing. Each file runs twice: in
 //! process against the session wired as `serve` wires it (no socket), and
 //! through Python's smtplib against the real daemon. Lines starting `#` are
 //! comments; `smtp: KEY = VALUE` adds a line to the `[smtp]` section.
@@ -25,10 +28,17 @@ const CAROL: (&str, &str) = ("u-dialog-carol", "carol.dialog@c-mail.example");
 struct Script {
     name: String,
     smtp_lines: Vec<String>,
-    /// The greeting, then one expected reply per group of client lines.
-    expected: Vec<Expected>,
-    /// Client lines, grouped by the reply that follows them.
-    groups: Vec<Vec<String>>,
+    /// The greeting's reply.
+    greeting: Expected,
+    /// Client lines and the replies they get, in order.
+    groups: Vec<Group>,
+    /// `closed`: the server has closed the connection after the last group.
+    closed: bool,
+}
+
+struct Group {
+    commands: Vec<String>,
+    replies: Vec<Expected>,
 }
 
 struct Expected {
@@ -62,43 +72,79 @@ fn scripts() -> Vec<Script> {
 fn read_script(path: &Path) -> Script {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let text = std::fs::read_to_string(path).expect("dialog file");
-    let mut script = Script {
-        name: name.clone(),
-        smtp_lines: Vec::new(),
-        expected: Vec::new(),
-        groups: Vec::new(),
-    };
+    let mut smtp_lines = Vec::new();
+    let mut greeting = None;
+    let mut groups: Vec<Group> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
+    let mut closed = false;
     for (number, line) in text.lines().enumerate() {
         let at = || format!("{name}:{}", number + 1);
+        assert!(!closed, "{}: nothing may follow `closed`", at());
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        if let Some(setting) = line.strip_prefix("smtp: ") {
-            script.smtp_lines.push(setting.to_owned());
+        if line == "closed" {
+            assert!(pending.is_empty(), "{}: client lines without a reply", at());
+            closed = true;
+        } else if let Some(setting) = line.strip_prefix("smtp: ") {
+            smtp_lines.push(setting.to_owned());
         } else if let Some(command) = line.strip_prefix("C: ") {
             pending.push(command.to_owned());
-        } else if let Some((reply, exact)) = line
-            .strip_prefix("S: ")
-            .map(|reply| (reply, false))
-            .or_else(|| line.strip_prefix("S= ").map(|reply| (reply, true)))
-        {
-            if script.expected.is_empty() {
+        } else if let Some(reply) = expected_reply(line, &at()) {
+            if greeting.is_none() {
                 assert!(pending.is_empty(), "{}: the greeting comes first", at());
+                greeting = Some(reply);
+            } else if pending.is_empty() {
+                let group = groups.last_mut();
+                let group = group.unwrap_or_else(|| panic!("{}: a reply to nothing", at()));
+                group.replies.push(reply);
             } else {
-                assert!(!pending.is_empty(), "{}: a reply to nothing", at());
-                script.groups.push(std::mem::take(&mut pending));
+                groups.push(Group {
+                    commands: std::mem::take(&mut pending),
+                    replies: vec![reply],
+                });
             }
-            script.expected.push(Expected {
-                text: reply.to_owned(),
-                exact,
-            });
         } else {
-            panic!("{}: not a C:, S:, S=, smtp: or # line: {line:?}", at());
+            panic!(
+                "{}: not a C:, S:, S=, smtp:, closed or # line: {line:?}",
+                at()
+            );
         }
     }
     assert!(pending.is_empty(), "{name}: client lines without a reply");
-    script
+    Script {
+        greeting: greeting.unwrap_or_else(|| panic!("{name}: no greeting")),
+        name,
+        smtp_lines,
+        groups,
+        closed,
+    }
+}
+
+/// An `S:` or `S=` line: a reply code first, always.
+fn expected_reply(line: &str, at: &str) -> Option<Expected> {
+    let (text, exact) = line
+        .strip_prefix("S: ")
+        .map(|text| (text, false))
+        .or_else(|| line.strip_prefix("S= ").map(|text| (text, true)))?;
+    let code = text.get(..3).unwrap_or_default();
+    assert!(
+        code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{at}: an expected reply starts with its three-digit code: {line:?}"
+    );
+    Some(Expected {
+        text: text.to_owned(),
+        exact,
+    })
+}
+
+impl Script {
+    /// Every expected reply in order, the greeting first.
+    fn expected(&self) -> Vec<&Expected> {
+        std::iter::once(&self.greeting)
+            .chain(self.groups.iter().flat_map(|group| &group.replies))
+            .collect()
+    }
 }
 
 /// The bytes a group of client lines stands for.
@@ -146,15 +192,18 @@ fn replies(output: &[u8]) -> Vec<String> {
 }
 
 fn check(script: &Script, got: &[String], how: &str) {
+    check_list(&script.name, got, &script.expected(), how);
+}
+
+fn check_list(name: &str, got: &[String], expected: &[&Expected], how: &str) {
     let shown = got.join("\n");
     assert_eq!(
         got.len(),
-        script.expected.len(),
-        "{} ({how}): {} replies expected, got:\n{shown}",
-        script.name,
-        script.expected.len()
+        expected.len(),
+        "{name} ({how}): {} replies expected, got:\n{shown}",
+        expected.len()
     );
-    for (index, (reply, expected)) in got.iter().zip(&script.expected).enumerate() {
+    for (index, (reply, expected)) in got.iter().zip(expected).enumerate() {
         let matches = if expected.exact {
             *reply == expected.text
         } else {
@@ -162,8 +211,7 @@ fn check(script: &Script, got: &[String], how: &str) {
         };
         assert!(
             matches,
-            "{} ({how}): reply {index} is {reply:?}, expected {} {:?}; all replies:\n{shown}",
-            script.name,
+            "{name} ({how}): reply {index} is {reply:?}, expected {} {:?}; all replies:\n{shown}",
             if expected.exact {
                 "exactly"
             } else {
@@ -195,13 +243,57 @@ fn every_dialog_in_process() {
             alias: format!("{}@{ALIAS_DOMAIN}", live.alias_a),
             revoked: format!("{}@{ALIAS_DOMAIN}", gone.alias_a),
         };
-        let input: Vec<u8> = script
+        let mut turns: Vec<Vec<u8>> = script
             .groups
             .iter()
-            .flat_map(|group| group_bytes(group, &names))
+            .map(|group| group_bytes(&group.commands, &names))
             .collect();
-        let output = relay.talk(&input);
-        check(&script, &replies(&output), "in process");
+        if script.closed {
+            // Read only if the session is still open.
+            turns.push(b"NOOP\r\n".to_vec());
+        }
+        let answers: Vec<Vec<String>> = relay
+            .talk_in_turns(turns)
+            .iter()
+            .map(|output| replies(output))
+            .collect();
+        check_turns(&script, &answers);
+    }
+}
+
+/// In process each group's replies are known apart: a reply that comes
+/// early or late (an unasked 421) is a failure, not credited to the next
+/// command.
+fn check_turns(script: &Script, answers: &[Vec<String>]) {
+    let all = answers
+        .iter()
+        .enumerate()
+        .map(|(turn, replies)| format!("turn {turn}: {replies:?}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        answers.len(),
+        script.groups.len() + 1,
+        "{} (in process): the session read {} turns for {} groups{}:\n{all}",
+        script.name,
+        answers.len().saturating_sub(1),
+        script.groups.len(),
+        if script.closed {
+            " (it should have closed)"
+        } else {
+            ""
+        }
+    );
+    let expected = std::iter::once(std::slice::from_ref(&script.greeting))
+        .chain(script.groups.iter().map(|group| group.replies.as_slice()));
+    for (turn, (got, expected)) in answers.iter().zip(expected).enumerate() {
+        let name = format!("{} turn {turn}", script.name);
+        check_list(
+            &name,
+            got,
+            &expected.iter().collect::<Vec<_>>(),
+            "in process",
+        );
     }
 }
 
@@ -234,13 +326,26 @@ fn every_dialog_through_smtplib() {
             alias: live.alias_a.clone(),
             revoked: gone.alias_a.clone(),
         };
-        let commands: Vec<String> = script
-            .groups
-            .iter()
-            .map(|group| format!("RAW:{}", python_escaped(&group_bytes(group, &names))))
-            .collect();
+        let mut commands = Vec::new();
+        for group in &script.groups {
+            let bytes = group_bytes(&group.commands, &names);
+            commands.push(format!("RAW:{}", python_escaped(&bytes)));
+            commands.extend(group.replies.iter().skip(1).map(|_| "READ".to_owned()));
+        }
+        if script.closed {
+            commands.push("NOOP".to_owned());
+        }
         let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
-        let got = dialog(&daemon.server(), &commands);
+        let mut got = dialog(&daemon.server(), &commands);
+        if script.closed {
+            // dialog.py's last line when the server has hung up.
+            assert_eq!(
+                got.pop().as_deref(),
+                Some("DISCONNECTED"),
+                "{}: the server did not close",
+                script.name
+            );
+        }
         check(&script, &got, "smtplib against the daemon");
     }
 }

@@ -19,6 +19,8 @@ UTF-8 allowed; unlike docmd() an embedded CR or LF is sent as given) or one of:
         With --raw, BODY: behaves like RAW: (for hostile-input tests).
   RAW:@FILE  | RAW:TEXT   the bytes exactly as given (no dot-stuffing, no
         terminator added), then one reply is read and printed.
+  READ      sends nothing and reads one more reply (a server that answers
+        one command twice, e.g. an error and then 421).
   STARTTLS  sends STARTTLS; on 220 upgrades the connection (verifying against
         --cafile, server name --tls-name, by default "localhost" for a loopback
         IP, else the host). The client must send EHLO again afterwards.
@@ -134,6 +136,8 @@ class Dialog:
                 show(*self.reply())
             elif command.startswith("BODY:") or command.startswith("RAW:"):
                 self.send(payload(command.split(":", 1)[1]))
+                show(*self.reply())
+            elif command == "READ":
                 show(*self.reply())
             elif command.upper() == "STARTTLS":
                 self.starttls()

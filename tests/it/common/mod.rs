@@ -230,6 +230,15 @@ impl DaemonOptions {
     }
 }
 
+/// The daemon's ready line, once it has been written whole (with its
+/// newline): a read racing the write must not see half the ports.
+fn ready_line(log: &str) -> Option<&str> {
+    let start = log.find("anonrelay ready")?;
+    let line_start = log[..start].rfind('\n').map_or(0, |at| at + 1);
+    let end = start + log[start..].find('\n')?;
+    Some(&log[line_start..end])
+}
+
 impl Daemon {
     /// Writes the config; call `start` once conversations are set up (or at once).
     pub fn configure(options: DaemonOptions) -> Self {
@@ -303,7 +312,7 @@ path = "state/relay.db"
         });
         // Ready once it says so: both listeners bound, hook token written.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.log().contains("anonrelay ready") {
+        while ready_line(&self.log()).is_none() {
             if let Some(guard) = self.guard.as_mut() {
                 if let Ok(Some(status)) = guard.child.try_wait() {
                     panic!(
@@ -326,10 +335,7 @@ path = "state/relay.db"
     /// rewritten to them, so a restart listens where peers already point.
     fn read_back_ports(&mut self) {
         let log = self.log();
-        let ready = log
-            .lines()
-            .find(|line| line.contains("anonrelay ready"))
-            .expect("a ready line");
+        let ready = ready_line(&log).expect("a ready line");
         let port_of = |field: &str| -> Option<u16> {
             let value = ready
                 .split_whitespace()
