@@ -4,18 +4,17 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::LimitsConfig;
 use crate::core::address::Domain;
 use crate::core::tokens::ServerSecret;
 use crate::deliver::Deliverer;
-use crate::in_process::ScriptedStream;
+use crate::in_process::{drive_session, ScriptedStream};
 use crate::metrics::Metrics;
 use crate::rewrite::{self, check_line_endings};
 use crate::route::Router;
 use crate::smtp::limits::Limits;
-use crate::smtp::session::Session;
 use crate::smtp::{Services, SessionSettings};
 use crate::store::{Participant, SqliteStore, UserId};
 use crate::upstream::Upstream;
@@ -287,27 +286,14 @@ pub fn session_one(data: &[u8]) -> Vec<u8> {
         index += 1;
     }
     let mut stream = ScriptedStream::new(chunks);
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let client = std::net::IpAddr::from([192, 0, 2, 1]);
-    world.runtime.block_on(async {
-        let session = Session::new(
-            &world.services,
-            &world.settings,
-            &world.limits,
-            client,
-            stop_rx,
-            false,
-        );
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(30),
-            session.run(&mut stream, Instant::now()),
-        )
-        .await;
-        assert!(
-            outcome.is_ok(),
-            "session did not end after its input was exhausted"
-        );
-    });
+    drive_session(
+        &world.runtime,
+        &world.services,
+        &world.settings,
+        &world.limits,
+        &mut stream,
+        Duration::from_secs(30),
+    );
     check_line_endings(&stream.written).expect("a reply with a bare CR or LF");
     for line in stream
         .written

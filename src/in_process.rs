@@ -104,24 +104,14 @@ impl InProcess {
     /// session that does not end within a minute is a failure.
     pub fn talk_in_turns(&self, turns: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         let mut stream = ScriptedStream::new(turns.into());
-        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        let client = std::net::IpAddr::from([192, 0, 2, 1]);
-        self.runtime.block_on(async {
-            let session = Session::new(
-                &self.services,
-                &self.settings,
-                &self.limits,
-                client,
-                stop_rx,
-                false,
-            );
-            let ended = tokio::time::timeout(
-                Duration::from_secs(60),
-                session.run(&mut stream, Instant::now()),
-            )
-            .await;
-            assert!(ended.is_ok(), "session did not end after its input");
-        });
+        drive_session(
+            &self.runtime,
+            &self.services,
+            &self.settings,
+            &self.limits,
+            &mut stream,
+            Duration::from_secs(60),
+        );
         let mut bounds = stream.marks.clone();
         bounds.push(stream.written.len());
         let mut start = 0;
@@ -134,6 +124,26 @@ impl InProcess {
             })
             .collect()
     }
+}
+
+/// Runs one session from 192.0.2.1 over `stream` to its end; a session
+/// still running `bound` after it started is a failure (a hang). Shared by
+/// the dialog tests and the fuzz harness.
+pub(crate) fn drive_session(
+    runtime: &tokio::runtime::Runtime,
+    services: &Services,
+    settings: &SessionSettings,
+    limits: &Limits,
+    stream: &mut ScriptedStream,
+    bound: Duration,
+) {
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let client = std::net::IpAddr::from([192, 0, 2, 1]);
+    runtime.block_on(async {
+        let session = Session::new(services, settings, limits, client, stop_rx, false);
+        let ended = tokio::time::timeout(bound, session.run(stream, Instant::now())).await;
+        assert!(ended.is_ok(), "session did not end after its input");
+    });
 }
 
 /// A client that sends scripted chunks, then closes; what the server writes is kept.
